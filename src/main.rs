@@ -1,0 +1,205 @@
+//! chatroom: a client-server chat for a classroom, after a student's report
+//! (report §1, §2, §7: several users talk in real time in one shared room).
+//!
+//! This file only reads the command line and hands over to one of the two
+//! programs. Where to read next:
+//! - `protocol.rs`: the wire. How a line is read, cleaned, understood and
+//!   written. Pure functions with their tests; start here.
+//! - `server.rs`: `chatroom server`. The accept loop, a reader and a writer
+//!   per connection, and the broker that owns the room (report §3.1, §4.1).
+//! - `client.rs`: `chatroom client`. Prompts, connects, then prints what
+//!   arrives while sending what is typed (report §3.2, §4.2).
+//!
+//! Arguments are parsed by hand: two subcommands with a handful of flags do
+//! not need a library, and the code below is all there is to it.
+
+mod client;
+mod protocol;
+mod server;
+
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Duration;
+
+const USAGE: &str = "\
+chatroom: a client-server chat for a classroom
+
+Usage:
+  chatroom server [--host HOST] [--port PORT] [--max-clients N] [--name-timeout SECS]
+  chatroom client [--host HOST] [--port PORT] [--name NAME]
+  chatroom --help | --version
+
+Start one server, then one client per person. 'chatroom server --help' and
+'chatroom client --help' say more.";
+
+const SERVER_USAGE: &str = "\
+Usage: chatroom server [--host HOST] [--port PORT] [--max-clients N] [--name-timeout SECS]
+
+Runs the chat server: one shared room for everyone who connects.
+
+Options:
+  --host HOST          address to listen on [default: 127.0.0.1]
+                       (0.0.0.0 lets other machines on the network join)
+  --port PORT          TCP port to listen on; 0 picks a free one [default: 1918]
+  --max-clients N      connections held at once [default: 1000]
+  --name-timeout SECS  time a new connection has to choose a name [default: 30]
+
+The first line on stdout is 'listening on IP:PORT'. Connections, names and
+departures are logged on stderr, one line each.";
+
+const CLIENT_USAGE: &str = "\
+Usage: chatroom client [--host HOST] [--port PORT] [--name NAME]
+
+Joins a chat server. Asks for whatever the options do not give: the server's
+host, its port, and your name. Then every line you type is sent to the room,
+and every line from the room is printed.
+
+Options:
+  --host HOST  the server's address [asked; default 127.0.0.1]
+  --port PORT  the server's port [asked; default 1918]
+  --name NAME  your name in the chat [asked]
+
+In the chat: /who lists who is online, /msg NAME TEXT talks to one person,
+/help lists the commands, /quit (or Ctrl-D) leaves.";
+
+/// How the process ends: the exit codes are part of the interface.
+enum Exit {
+    /// Printed, exit 0: `--help` and `--version`.
+    Info(String),
+    /// `error: ...`, exit 2: the command line was wrong.
+    Usage(String),
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match parse(&args) {
+        Ok(Mode::Server(config)) => server::run(config),
+        Ok(Mode::Client(config)) => client::run(config),
+        Err(Exit::Info(text)) => {
+            println!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(Exit::Usage(why)) => {
+            eprintln!("error: {why}\n(try 'chatroom --help')");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("error: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+enum Mode {
+    Server(server::Config),
+    Client(client::Config),
+}
+
+fn parse(args: &[String]) -> Result<Mode, Exit> {
+    let Some(first) = args.first() else {
+        return Err(Exit::Usage(
+            "a subcommand is needed: server or client".into(),
+        ));
+    };
+    match first.as_str() {
+        // Help and version answer before anything else is checked.
+        "-h" | "--help" | "help" => Err(Exit::Info(USAGE.into())),
+        "-V" | "--version" => Err(Exit::Info(format!(
+            "chatroom {}",
+            env!("CARGO_PKG_VERSION")
+        ))),
+        "server" => {
+            let mut flags = Flags::parse(
+                &args[1..],
+                SERVER_USAGE,
+                &["--host", "--port", "--max-clients", "--name-timeout"],
+            )?;
+            let max_clients = flags.value("--max-clients", "a whole number from 1 up")?;
+            if max_clients == Some(0) {
+                return Err(Exit::Usage("invalid --max-clients '0': at least 1".into()));
+            }
+            let name_timeout: Option<u64> =
+                flags.value("--name-timeout", "a whole number of seconds from 1 up")?;
+            if name_timeout == Some(0) {
+                return Err(Exit::Usage("invalid --name-timeout '0': at least 1".into()));
+            }
+            Ok(Mode::Server(server::Config {
+                host: flags.take("--host").unwrap_or_else(|| "127.0.0.1".into()),
+                port: flags
+                    .value("--port", "a port number from 0 to 65535")?
+                    .unwrap_or(1918),
+                max_clients: max_clients.unwrap_or(1000),
+                name_timeout: Duration::from_secs(name_timeout.unwrap_or(30)),
+            }))
+        }
+        "client" => {
+            let mut flags =
+                Flags::parse(&args[1..], CLIENT_USAGE, &["--host", "--port", "--name"])?;
+            let port: Option<u16> = flags.value("--port", "a port number from 1 to 65535")?;
+            if port == Some(0) {
+                return Err(Exit::Usage(
+                    "invalid --port '0': a port number from 1 to 65535".into(),
+                ));
+            }
+            Ok(Mode::Client(client::Config {
+                host: flags.take("--host"),
+                port,
+                name: flags.take("--name"),
+            }))
+        }
+        other => Err(Exit::Usage(format!(
+            "unknown subcommand '{other}': use server or client"
+        ))),
+    }
+}
+
+/// The `--flag VALUE` (or `--flag=VALUE`) pairs after a subcommand.
+struct Flags(Vec<(String, String)>);
+
+impl Flags {
+    fn parse(args: &[String], usage: &str, known: &[&str]) -> Result<Flags, Exit> {
+        let mut pairs = Vec::new();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            if arg == "-h" || arg == "--help" {
+                return Err(Exit::Info(usage.into()));
+            }
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) => (flag, Some(value.to_string())),
+                None => (arg.as_str(), None),
+            };
+            if !known.contains(&flag) {
+                return Err(Exit::Usage(format!("unknown option '{arg}'")));
+            }
+            let value = match inline {
+                Some(value) => value,
+                None => args
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| Exit::Usage(format!("{flag} needs a value")))?,
+            };
+            pairs.push((flag.to_string(), value));
+        }
+        Ok(Flags(pairs))
+    }
+
+    /// The last value given for `flag`, if any.
+    fn take(&mut self, flag: &str) -> Option<String> {
+        let at = self.0.iter().rposition(|(f, _)| f == flag)?;
+        Some(self.0.remove(at).1)
+    }
+
+    /// The value of `flag` as a `T`; `expected` explains a value that is not.
+    fn value<T: FromStr>(&mut self, flag: &str, expected: &str) -> Result<Option<T>, Exit> {
+        match self.take(flag) {
+            None => Ok(None),
+            Some(text) => text
+                .parse()
+                .map(Some)
+                .map_err(|_| Exit::Usage(format!("invalid {flag} '{text}': expected {expected}"))),
+        }
+    }
+}

@@ -1,0 +1,586 @@
+//! The wire: how a line is read, cleaned, understood and written (report §3, §4).
+//!
+//! The report's server and client agree on one thing only: they exchange lines
+//! of text over TCP. This module is that agreement, and nothing else. It reads
+//! one line with a byte limit, cleans text so it is safe to show on someone
+//! else's terminal, checks names, turns a typed line into a [`Command`], and
+//! formats every line the server sends. Both sides use it, so the rules cannot
+//! drift apart.
+//!
+//! Deliberately left out: threads, sockets, the room. Every function here is
+//! pure (or reads from any `BufRead`), so the tests at the bottom can check each
+//! rule on plain strings and byte slices.
+//!
+//! The wire format, in one place:
+//! - UTF-8 text, one message per line, each line ending in `\n` (a `\r` before
+//!   it is dropped, so telnet and `nc -C` work). Bytes that are not UTF-8
+//!   become U+FFFD instead of ending the connection.
+//! - The server's lines start with `* ` (a notice), `! ` (an error), or are
+//!   chat: `NAME: TEXT` and `NAME (private): TEXT`.
+
+use std::io::{self, BufRead};
+
+/// The longest line a user may send, in bytes, not counting the `\n` (or
+/// `\r\n`) that ends it. A chat line is a sentence, not a file: 1 KiB is
+/// generous for typing and small enough that the server's memory per
+/// connection stays tiny whatever a client sends.
+pub const MAX_LINE_BYTES: usize = 1024;
+
+/// The longest name, in characters (not bytes: a name in Greek or Japanese
+/// gets as many letters as one in English). 24 fits a first and last name and
+/// keeps `/who` readable.
+pub const MAX_NAME_CHARS: usize = 24;
+
+/// The prefix of a notice: something the server says, not a user.
+pub const NOTICE: &str = "* ";
+/// The prefix of an error: something went wrong with what *you* sent.
+pub const ERROR: &str = "! ";
+
+/// What [`read_line_limited`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A complete line, decoded (invalid UTF-8 replaced by U+FFFD), without its
+    /// `\n` or `\r\n`. Not yet cleaned: see [`sanitize`].
+    Text(String),
+    /// A line longer than the limit. Its bytes were read and thrown away up to
+    /// and including its `\n`, so the next call starts on the next line.
+    TooLong,
+}
+
+/// Reads one line of at most `limit` bytes from `reader`.
+///
+/// Returns `Ok(None)` at end of input. A last line with no `\n` before the end
+/// of input is still returned: nothing the user typed is lost.
+///
+/// Why not `BufRead::read_line`: it keeps reading until it finds a `\n`, so a
+/// client that sends 50 MB without one makes the server hold 50 MB. Here at
+/// most `limit + 1` bytes are ever kept (the `+ 1` is room for a `\r` before
+/// the `\n`); the rest of an overlong line is read and dropped.
+///
+/// `buf` is scratch space passed in by the caller so that one allocation serves
+/// a whole connection.
+pub fn read_line_limited<R: BufRead>(
+    reader: &mut R,
+    limit: usize,
+    buf: &mut Vec<u8>,
+) -> io::Result<Option<Line>> {
+    buf.clear();
+    let mut too_long = false;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(bytes) => bytes,
+            // A signal arrived during the read: not an error, just try again.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            // End of input. A partial last line still counts as a line.
+            if buf.is_empty() && !too_long {
+                return Ok(None);
+            }
+            break;
+        }
+        let (chunk, found_newline) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..i], true),
+            None => (available, false),
+        };
+        // Keep bytes only while the line could still be within the limit.
+        if !too_long && buf.len() + chunk.len() <= limit + 1 {
+            buf.extend_from_slice(chunk);
+        } else {
+            too_long = true;
+        }
+        let used = chunk.len() + usize::from(found_newline);
+        reader.consume(used);
+        if found_newline {
+            break;
+        }
+    }
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    if too_long || buf.len() > limit {
+        return Ok(Some(Line::TooLong));
+    }
+    Ok(Some(Line::Text(String::from_utf8_lossy(buf).into_owned())))
+}
+
+/// Makes text safe to print on another person's terminal, and trims it.
+///
+/// Control characters (U+0000 to U+001F and U+007F to U+009F, exactly what
+/// `char::is_control` matches) are removed: among them is ESC, which starts
+/// the escape sequences that move the cursor, change colours, clear the screen
+/// or retitle the window. A tab becomes a space instead, because people do
+/// paste text with tabs in it and mean a gap.
+pub fn sanitize(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .filter_map(|c| match c {
+            '\t' => Some(' '),
+            c if c.is_control() => None,
+            c => Some(c),
+        })
+        .collect();
+    cleaned.trim().to_string()
+}
+
+/// Why a name was refused. Each is answered with `! ` and the user tries again.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NameError {
+    Empty,
+    TooLong,
+    BadChar(char),
+}
+
+/// Checks a (sanitised) name: 1 to [`MAX_NAME_CHARS`] characters, each a letter
+/// or digit of any script, `_` or `-`.
+///
+/// Why so strict: a name appears at the start of every line its owner sends,
+/// so spaces or `:` would let someone impersonate a notice (`* server`) or
+/// another user (`bob: hi`). Letters of every script are allowed because a
+/// class is not only English speakers.
+pub fn validate_name(name: &str) -> Result<(), NameError> {
+    let count = name.chars().count();
+    if count == 0 {
+        return Err(NameError::Empty);
+    }
+    if count > MAX_NAME_CHARS {
+        return Err(NameError::TooLong);
+    }
+    match name
+        .chars()
+        .find(|&c| !(c.is_alphanumeric() || c == '_' || c == '-'))
+    {
+        Some(bad) => Err(NameError::BadChar(bad)),
+        None => Ok(()),
+    }
+}
+
+/// The form of a name used to compare names: `Alice` and `ALICE` are the same
+/// person to a reader, so they may not both be online.
+pub fn fold_name(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// What a joined user's line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    /// A plain line: say it to the room.
+    Say(String),
+    /// `/who`: list the users online.
+    Who,
+    /// `/msg NAME TEXT`: say TEXT to NAME alone.
+    Msg { to: String, text: String },
+    /// `/quit`: leave.
+    Quit,
+    /// `/help`: list the commands.
+    Help,
+    /// A line that earns only an error reply (unknown command, missing
+    /// argument, line too long); the connection stays open. The `String` is
+    /// the whole `! ` line to send back.
+    Refused(String),
+}
+
+/// Understands one sanitised line from a joined user. `None` for an empty
+/// line, which is ignored (pressing Enter on nothing sends nothing).
+pub fn parse_command(line: &str) -> Option<Command> {
+    if line.is_empty() {
+        return None;
+    }
+    let Some(rest) = line.strip_prefix('/') else {
+        return Some(Command::Say(line.to_string()));
+    };
+    let (word, args) = match rest.split_once(' ') {
+        Some((word, args)) => (word, args.trim()),
+        None => (rest, ""),
+    };
+    Some(match word {
+        "who" => Command::Who,
+        "quit" => Command::Quit,
+        "help" => Command::Help,
+        "msg" => match args.split_once(' ') {
+            Some((to, text)) if !text.trim().is_empty() => Command::Msg {
+                to: to.to_string(),
+                text: text.trim().to_string(),
+            },
+            _ => Command::Refused(error("usage: /msg NAME TEXT")),
+        },
+        _ => Command::Refused(error(&format!(
+            "unknown command /{word} (type /help for the list)"
+        ))),
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Every line the server sends is built by one of these functions, so the whole
+// vocabulary of the server can be read here at a glance. Each returns the
+// complete line, `\n` included, ready to be written.
+// ---------------------------------------------------------------------------
+
+/// `* TEXT`: the server speaking.
+pub fn notice(text: &str) -> String {
+    format!("{NOTICE}{text}\n")
+}
+
+/// `! TEXT`: what you sent was refused.
+pub fn error(text: &str) -> String {
+    format!("{ERROR}{text}\n")
+}
+
+/// `NAME: TEXT`: a chat line, as every other user sees it.
+pub fn chat(from: &str, text: &str) -> String {
+    format!("{from}: {text}\n")
+}
+
+/// `NAME (private): TEXT`: a `/msg`, as its one recipient sees it.
+pub fn private(from: &str, text: &str) -> String {
+    format!("{from} (private): {text}\n")
+}
+
+/// The first line on every connection: it asks for a name (report §6).
+pub fn greeting() -> String {
+    notice("welcome to chatroom, please enter your name")
+}
+
+/// The most names one line lists. Past it the line ends in `, and N more`:
+/// nobody reads a thousand names, and it keeps every line the server sends
+/// under [`MAX_SERVER_LINE_BYTES`].
+pub const MAX_LISTED_NAMES: usize = 1000;
+
+/// The longest line the client accepts from a server. Our longest line is a
+/// full `/who`: [`MAX_LISTED_NAMES`] names of up to 24 four-byte characters
+/// plus `, ` each, under 100 KiB.
+pub const MAX_SERVER_LINE_BYTES: usize = 128 * 1024;
+
+/// `online (N): a, b, c`, the list of users in `/who` and in the welcome.
+/// `names` must be sorted; at most `limit` of them are written out.
+fn online_list<'a>(names: impl ExactSizeIterator<Item = &'a str>, limit: usize) -> String {
+    let total = names.len();
+    let listed: Vec<&str> = names.take(limit).collect();
+    let mut text = format!("online ({total}): {}", listed.join(", "));
+    if total > listed.len() {
+        text.push_str(&format!(", and {} more", total - listed.len()));
+    }
+    text
+}
+
+/// `* online (N): a, b, c`, the answer to `/who`. `names` must be sorted.
+pub fn online<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
+    notice(&online_list(names, MAX_LISTED_NAMES))
+}
+
+/// How many names the welcome lists: a newcomer wants a glance at who is
+/// there, and `/who` gives the whole list.
+pub const WELCOME_LISTED_NAMES: usize = 30;
+
+/// `* welcome NAME; online (N): ...`, the newcomer's proof that the name was
+/// accepted. The client waits for a `* ` line after sending a name: this one.
+pub fn welcome<'a>(name: &str, names: impl ExactSizeIterator<Item = &'a str>) -> String {
+    notice(&format!(
+        "welcome {name}; {} (type /help for commands)",
+        online_list(names, WELCOME_LISTED_NAMES)
+    ))
+}
+
+/// `* NAME joined`, to everyone else.
+pub fn joined(name: &str) -> String {
+    notice(&format!("{name} joined"))
+}
+
+/// `* NAME left`, or `* NAME left (why)` when the server ended the connection.
+pub fn left(name: &str, why: Option<&str>) -> String {
+    match why {
+        Some(why) => notice(&format!("{name} left ({why})")),
+        None => notice(&format!("{name} left")),
+    }
+}
+
+/// The answer to `/quit`, just before the server closes the connection.
+pub fn bye(name: &str) -> String {
+    notice(&format!("bye {name}, see you soon"))
+}
+
+/// The `! ` answer to a `/msg` for a user who is not online.
+pub fn no_such_user(name: &str) -> String {
+    error(&format!("no user named {name}"))
+}
+
+/// The only line sent before closing a connection over `--max-clients`.
+pub fn server_full(max: usize) -> String {
+    error(&format!("server full ({max} connections); try again later"))
+}
+
+/// The `! ` answer to a refused name.
+pub fn name_refused(why: &NameError) -> String {
+    error(&match why {
+        NameError::Empty => "a name needs at least one letter; try again".to_string(),
+        NameError::TooLong => {
+            format!("a name has at most {MAX_NAME_CHARS} characters; try again")
+        }
+        NameError::BadChar(c) => {
+            format!("a name may hold only letters, digits, _ and -, not {c:?}; try again")
+        }
+    })
+}
+
+/// The `! ` answer to a name someone online already has.
+pub fn name_taken(name: &str) -> String {
+    error(&format!("the name {name} is taken; try another"))
+}
+
+/// The `! ` answer to a line over [`MAX_LINE_BYTES`].
+pub fn line_too_long() -> String {
+    error(&format!(
+        "line too long (at most {MAX_LINE_BYTES} bytes); it was not sent"
+    ))
+}
+
+/// The lines that answer `/help`.
+pub fn help() -> String {
+    [
+        notice("commands:"),
+        notice("  TEXT            say TEXT to everyone"),
+        notice("  /msg NAME TEXT  say TEXT to NAME only"),
+        notice("  /who            list who is online"),
+        notice("  /quit           leave the chat"),
+        notice("  /help           this list"),
+    ]
+    .concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `read_line_limited` over all of `input`, collecting every result.
+    fn lines(input: &[u8], limit: usize) -> Vec<Line> {
+        let mut reader = io::BufReader::with_capacity(7, input); // tiny: forces many fills
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        while let Some(line) = read_line_limited(&mut reader, limit, &mut buf).unwrap() {
+            out.push(line);
+        }
+        out
+    }
+
+    fn text(s: &str) -> Line {
+        Line::Text(s.to_string())
+    }
+
+    #[test]
+    fn lines_are_split_on_newline() {
+        assert_eq!(lines(b"a\nbc\n", 10), vec![text("a"), text("bc")]);
+    }
+
+    #[test]
+    fn carriage_return_before_newline_is_dropped() {
+        assert_eq!(lines(b"hi\r\nyo\r\n", 10), vec![text("hi"), text("yo")]);
+    }
+
+    #[test]
+    fn last_line_without_newline_is_kept() {
+        assert_eq!(lines(b"a\nlast", 10), vec![text("a"), text("last")]);
+    }
+
+    #[test]
+    fn empty_input_is_end_of_input() {
+        assert_eq!(lines(b"", 10), vec![]);
+    }
+
+    #[test]
+    fn line_of_exactly_the_limit_is_accepted() {
+        let line = "x".repeat(MAX_LINE_BYTES);
+        let input = format!("{line}\n");
+        assert_eq!(lines(input.as_bytes(), MAX_LINE_BYTES), vec![text(&line)]);
+    }
+
+    #[test]
+    fn line_of_the_limit_with_crlf_is_accepted() {
+        let line = "x".repeat(MAX_LINE_BYTES);
+        let input = format!("{line}\r\n");
+        assert_eq!(lines(input.as_bytes(), MAX_LINE_BYTES), vec![text(&line)]);
+    }
+
+    #[test]
+    fn line_one_byte_over_the_limit_is_too_long() {
+        let input = format!("{}\nnext\n", "x".repeat(MAX_LINE_BYTES + 1));
+        assert_eq!(
+            lines(input.as_bytes(), MAX_LINE_BYTES),
+            vec![Line::TooLong, text("next")]
+        );
+    }
+
+    #[test]
+    fn huge_line_is_too_long_and_the_next_line_survives() {
+        let input = [vec![b'y'; 1_000_000], b"\nok\n".to_vec()].concat();
+        assert_eq!(
+            lines(&input, MAX_LINE_BYTES),
+            vec![Line::TooLong, text("ok")]
+        );
+    }
+
+    #[test]
+    fn huge_line_keeps_at_most_limit_plus_one_bytes() {
+        let input = vec![b'z'; 100_000];
+        let mut reader = io::BufReader::with_capacity(64, &input[..]);
+        let mut buf = Vec::new();
+        let got = read_line_limited(&mut reader, 10, &mut buf).unwrap();
+        assert_eq!(got, Some(Line::TooLong));
+        assert!(buf.len() <= 11, "kept {} bytes", buf.len());
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_character() {
+        assert_eq!(lines(b"a\xffb\n", 10), vec![text("a\u{FFFD}b")]);
+    }
+
+    #[test]
+    fn multibyte_text_is_decoded() {
+        assert_eq!(
+            lines("ciao è già\n".as_bytes(), 100),
+            vec![text("ciao è già")]
+        );
+    }
+
+    #[test]
+    fn c0_control_characters_are_removed() {
+        assert_eq!(sanitize("a\x00b\x07c\x1b[31md\x1f"), "abc[31md");
+    }
+
+    #[test]
+    fn delete_and_c1_control_characters_are_removed() {
+        assert_eq!(sanitize("a\u{7f}b\u{80}c\u{9b}d\u{9f}e"), "abcde");
+    }
+
+    #[test]
+    fn tab_becomes_space() {
+        assert_eq!(sanitize("a\tb"), "a b");
+    }
+
+    #[test]
+    fn surrounding_whitespace_is_trimmed() {
+        assert_eq!(sanitize("  \t hi there \r"), "hi there");
+    }
+
+    #[test]
+    fn printable_text_is_untouched() {
+        assert_eq!(sanitize("ciao, è già ½ 日本"), "ciao, è già ½ 日本");
+    }
+
+    #[test]
+    fn name_of_24_chars_is_accepted() {
+        assert_eq!(validate_name(&"a".repeat(24)), Ok(()));
+    }
+
+    #[test]
+    fn name_of_25_chars_is_refused() {
+        assert_eq!(validate_name(&"a".repeat(25)), Err(NameError::TooLong));
+    }
+
+    #[test]
+    fn name_length_counts_characters_not_bytes() {
+        assert_eq!(validate_name(&"è".repeat(24)), Ok(()));
+    }
+
+    #[test]
+    fn empty_name_is_refused() {
+        assert_eq!(validate_name(""), Err(NameError::Empty));
+    }
+
+    #[test]
+    fn name_in_any_script_with_underscore_and_dash_is_accepted() {
+        assert_eq!(validate_name("Zoë_日本-42"), Ok(()));
+    }
+
+    #[test]
+    fn name_with_space_or_colon_is_refused() {
+        assert_eq!(validate_name("a b"), Err(NameError::BadChar(' ')));
+        assert_eq!(validate_name("bob:"), Err(NameError::BadChar(':')));
+    }
+
+    #[test]
+    fn names_compare_case_insensitively() {
+        assert_eq!(fold_name("ALICE"), fold_name("alice"));
+        assert_eq!(fold_name("ÉLODIE"), fold_name("élodie"));
+    }
+
+    #[test]
+    fn empty_line_is_ignored() {
+        assert_eq!(parse_command(""), None);
+    }
+
+    #[test]
+    fn plain_line_is_said() {
+        assert_eq!(parse_command("hi all"), Some(Command::Say("hi all".into())));
+    }
+
+    #[test]
+    fn simple_commands_are_recognised() {
+        assert_eq!(parse_command("/who"), Some(Command::Who));
+        assert_eq!(parse_command("/quit"), Some(Command::Quit));
+        assert_eq!(parse_command("/help"), Some(Command::Help));
+    }
+
+    #[test]
+    fn msg_splits_name_and_text() {
+        assert_eq!(
+            parse_command("/msg bob  see you at 5"),
+            Some(Command::Msg {
+                to: "bob".into(),
+                text: "see you at 5".into()
+            })
+        );
+    }
+
+    #[test]
+    fn msg_without_text_is_a_usage_error() {
+        let usage = Some(Command::Refused("! usage: /msg NAME TEXT\n".into()));
+        assert_eq!(parse_command("/msg bob"), usage);
+        assert_eq!(parse_command("/msg"), usage);
+    }
+
+    #[test]
+    fn unknown_command_is_refused_by_name() {
+        assert_eq!(
+            parse_command("/dance now"),
+            Some(Command::Refused(
+                "! unknown command /dance (type /help for the list)\n".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn server_lines_have_their_pinned_shapes() {
+        assert_eq!(notice("hi"), "* hi\n");
+        assert_eq!(error("no"), "! no\n");
+        assert_eq!(chat("alice", "hi"), "alice: hi\n");
+        assert_eq!(private("alice", "hi"), "alice (private): hi\n");
+        assert_eq!(
+            online(["a", "b", "c"].into_iter()),
+            "* online (3): a, b, c\n"
+        );
+    }
+
+    #[test]
+    fn long_lists_end_in_and_n_more() {
+        let names: Vec<String> = (0..MAX_LISTED_NAMES + 2).map(|i| format!("u{i}")).collect();
+        let line = online(names.iter().map(String::as_str));
+        assert!(line.starts_with("* online (1002): u0, u1, "));
+        assert!(line.ends_with(", and 2 more\n"));
+    }
+
+    #[test]
+    fn welcome_names_the_newcomer_and_lists_who_is_online() {
+        assert_eq!(
+            welcome("bo", ["al", "bo"].into_iter()),
+            "* welcome bo; online (2): al, bo (type /help for commands)\n"
+        );
+    }
+
+    #[test]
+    fn help_lines_are_all_notices() {
+        let help = help();
+        assert!(help.lines().count() >= 5);
+        assert!(help.lines().all(|l| l.starts_with(NOTICE)));
+    }
+}

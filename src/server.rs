@@ -1,0 +1,652 @@
+//! The server: accepts connections and runs the one shared room (report §3.1,
+//! §4.1, §5).
+//!
+//! The report's server listens on a TCP socket and starts a thread for each
+//! client. This one does the same, and adds what a room shared by a whole
+//! class needs: one order of messages for everyone, and no way for one client
+//! to stall or exhaust the others.
+//!
+//! Four kinds of thread, and only four:
+//! - the **accept loop** (the main thread, [`run`]): takes each new connection
+//!   and starts its reader;
+//! - one **reader** per connection ([`read_connection`]): asks for a name, then
+//!   turns every line the client sends into an [`Event`] for the broker;
+//! - one **writer** per connection ([`write_outbox`]): the only code that
+//!   writes to that socket, fed by the connection's **outbox**;
+//! - one **broker** ([`run_broker`]): owns the room (who is online, and each
+//!   one's outbox), hears every event on one channel, and decides who gets what.
+//!
+//! A message travels: client → reader → `Event` → broker → each outbox →
+//! each writer → each client.
+//!
+//! Not here: how lines are read, cleaned and worded (see `protocol.rs`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, BufReader, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::protocol::{self, Command, Line, MAX_LINE_BYTES};
+
+/// How the server was asked to run (`chatroom server --help`).
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    /// Connections held at once, named or not; one more gets `! server full`.
+    pub max_clients: usize,
+    /// How long a new connection has to send an acceptable name.
+    pub name_timeout: Duration,
+}
+
+/// How long the accept loop rests after `accept` fails. The usual cause is
+/// running out of file descriptors, and then `accept` fails again at once
+/// until some connection closes: without a pause the loop would spin a core
+/// at 100% doing nothing. A tenth of a second is short enough that nobody
+/// notices the wait once descriptors are free again.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// The stack of each reader and writer thread. Their deepest call is a
+/// `format!` or a log line, a few KiB at most; 64 KiB leaves a wide margin.
+/// The default (2 MiB) would be reserved, not used, but naming a small size
+/// says how little a connection needs and keeps address space for thousands
+/// of connections on small machines.
+const CONNECTION_STACK_BYTES: usize = 64 * 1024;
+
+/// The read buffer of each connection. One line is at most
+/// [`MAX_LINE_BYTES`], so a buffer of that size reads a typical line in one
+/// system call; the 8 KiB default would only multiply idle memory by eight.
+const READ_BUFFER_BYTES: usize = MAX_LINE_BYTES;
+
+/// How many events may wait for the broker. When it is full, readers wait
+/// before reading more, so TCP itself slows the senders down. Bounded so that
+/// a burst from many clients cannot grow the server's memory without limit.
+const EVENT_QUEUE: usize = 4096;
+
+/// How many bytes may wait in one user's outbox before the user counts as
+/// *slow* and is disconnected.
+///
+/// A reader that is merely busy drains its outbox every time its writer gets
+/// the CPU; one that stopped reading never does. The kernel already buffers
+/// up to a few MiB per socket before a write blocks, so this queue only fills
+/// once that is full too. 256 KiB is about 6,000 ordinary chat lines, more
+/// than any burst a person or the benchmark produces, and it is the bound:
+/// the server's memory for queued lines is at most `max_clients` times this
+/// (256 MiB at the default 1,000, reached only if every user stops reading
+/// while being sent private messages; a broadcast line is stored once,
+/// however many outboxes hold it).
+const OUTBOX_BYTES: usize = 256 * 1024;
+
+/// What one queued line costs against [`OUTBOX_BYTES`] besides its text: the
+/// pointer to the shared line and the channel's slot for it. Counting it
+/// keeps the bound honest for floods of tiny lines.
+const QUEUED_LINE_OVERHEAD: usize = 32;
+
+/// The most lines one batch of the writer gathers into a single `write`.
+/// Linux accepts up to 1024 pieces in one vectored write; fewer keeps the
+/// writer's list of pieces small.
+const WRITE_BATCH_LINES: usize = 256;
+
+/// How long a write may block before the connection is given up. A client
+/// that has not taken a single byte for this long has stopped reading (its
+/// machine slept, its program hung). Without this, a writer that is still
+/// flushing to such a client after it left would wait forever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything the broker hears. Readers send these over one channel, so the
+/// broker sees the events of all connections in one order, and that order is
+/// the order in which everyone sees the messages.
+enum Event {
+    /// A connection sent a valid name and asks to join. `reply` gets `true`
+    /// if it joined, `false` if the name is taken (the broker has already
+    /// told the user why, through `outbox`).
+    Join {
+        id: u64,
+        name: String,
+        peer: SocketAddr,
+        outbox: Outbox,
+        socket: Arc<TcpStream>,
+        reply: Sender<bool>,
+    },
+    /// A joined user's line, already understood.
+    Command { id: u64, command: Command },
+    /// A joined user's connection ended without `/quit` (end of input, reset,
+    /// error). `Command::Quit` is the polite way out.
+    Leave { id: u64 },
+}
+
+/// The sending end of one user's outbox: the queue of lines waiting for that
+/// user's writer.
+///
+/// Lifecycle: created by the reader when the connection starts. The reader
+/// uses it during the name handshake, hands a clone to the broker when the
+/// user joins, and drops its own; from then on the broker holds the only one.
+/// When the broker drops it (the user left, or was cut off), the writer
+/// finishes what is queued and closes the connection.
+///
+/// Why not `mpsc::sync_channel(n)`: it bounds *lines*, not bytes, and it
+/// allocates all `n` slots up front for every connection, idle or not. An
+/// unbounded channel plus a byte counter bounds the memory that matters and
+/// costs nothing while the outbox is empty.
+#[derive(Clone)]
+struct Outbox {
+    lines: Sender<Arc<str>>,
+    /// Bytes queued and not yet written, counted with [`queued_cost`]. The
+    /// sender adds, the writer subtracts after each write.
+    queued: Arc<AtomicUsize>,
+}
+
+/// Why a line could not be queued.
+enum Refused {
+    /// More than [`OUTBOX_BYTES`] waiting: the user stopped reading.
+    Full,
+    /// The writer has ended (the connection broke); the reader will report it.
+    Closed,
+}
+
+fn queued_cost(line: &str) -> usize {
+    line.len() + QUEUED_LINE_OVERHEAD
+}
+
+impl Outbox {
+    /// Queues a line for the writer, never waiting.
+    ///
+    /// This is the heart of "one slow client never stalls the room": the
+    /// broker delivers to every user with this, so the worst a stalled user
+    /// can cause is their own disconnection. A blocking send here would make
+    /// the broker, and with it everyone, wait for the slowest reader.
+    fn try_send(&self, line: &Arc<str>) -> Result<(), Refused> {
+        let cost = queued_cost(line);
+        if self.queued.load(Ordering::Relaxed) + cost > OUTBOX_BYTES {
+            return Err(Refused::Full);
+        }
+        self.queued.fetch_add(cost, Ordering::Relaxed);
+        self.lines
+            .send(Arc::clone(line))
+            .map_err(|_| Refused::Closed)
+    }
+
+    /// Queues a line that only this user will see (the reader's handshake
+    /// replies): the same as `try_send`, for a line not shared with others.
+    fn send_own(&self, line: String) -> Result<(), Refused> {
+        self.try_send(&Arc::from(line))
+    }
+}
+
+/// Binds, prints `listening on IP:PORT`, starts the broker and runs the accept
+/// loop (report §3.1). Returns only if the server cannot start.
+pub fn run(config: Config) -> Result<(), String> {
+    let addr = format!("{}:{}", config.host, config.port);
+    let listener = TcpListener::bind(&addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    // The first line on stdout, pinned: scripts and tests read the real port
+    // from it when started with `--port 0`.
+    println!("listening on {local}");
+
+    // The events channel. Every reader holds a clone of `events`; the broker
+    // holds `inbox`. Bounded (see EVENT_QUEUE): a reader that finds it full
+    // waits, which is fine, because the broker never waits on a reader.
+    let (events, inbox) = mpsc::sync_channel::<Event>(EVENT_QUEUE);
+    // Spawn: the broker. Its JoinHandle is not kept: the broker runs as long
+    // as the process.
+    thread::Builder::new()
+        .name("broker".into())
+        .spawn(move || run_broker(inbox))
+        .map_err(|e| format!("cannot start the broker thread: {e}"))?;
+
+    // Connections open now, named or not. The accept loop adds one; each
+    // reader subtracts its own when it ends (see ConnectionSlot).
+    let open = Arc::new(AtomicUsize::new(0));
+    let mut next_id: u64 = 0;
+    loop {
+        // One connection's trouble never ends this loop (report §5): log it,
+        // pause if it was `accept` itself, carry on.
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                eprintln!("accept failed: {e}; pausing");
+                thread::sleep(ACCEPT_ERROR_PAUSE);
+                continue;
+            }
+        };
+        if open.load(Ordering::Relaxed) >= config.max_clients {
+            eprintln!("{peer} refused: server full");
+            // The socket is new, so its send buffer is empty and this short
+            // write cannot block the accept loop.
+            let _ = (&stream).write_all(protocol::server_full(config.max_clients).as_bytes());
+            continue; // dropping `stream` closes it
+        }
+        next_id += 1;
+        let slot = ConnectionSlot::take(&open);
+        let id = next_id;
+        let events = events.clone();
+        let name_timeout = config.name_timeout;
+        // Spawn: a reader, one per connection.
+        let spawned = thread::Builder::new()
+            .name(format!("reader-{id}"))
+            .stack_size(CONNECTION_STACK_BYTES)
+            .spawn(move || {
+                let _slot = slot; // freed when this thread ends, however it ends
+                if let Err(e) = read_connection(id, stream, peer, events, name_timeout) {
+                    eprintln!("{peer} error: {e}");
+                }
+            });
+        if let Err(e) = spawned {
+            // Out of threads or memory: this connection is dropped (its
+            // socket and slot were moved into the closure and are freed).
+            eprintln!("{peer} dropped: cannot start a thread: {e}");
+        }
+    }
+}
+
+/// One place in the `--max-clients` count, given back when dropped: the
+/// reader holds it, so the place is freed however the reader ends.
+struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl ConnectionSlot {
+    fn take(open: &Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        ConnectionSlot(Arc::clone(open))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The reader: one connection from its first byte to its last (report §3.1:
+/// "a separate thread to handle that client").
+///
+/// It writes nothing itself: everything for this client goes through the
+/// outbox to the writer, so there is only ever one writer per socket (two
+/// writers could interleave their bytes mid-line).
+fn read_connection(
+    id: u64,
+    stream: TcpStream,
+    peer: SocketAddr,
+    events: SyncSender<Event>,
+    name_timeout: Duration,
+) -> io::Result<()> {
+    eprintln!("{peer} connected");
+    // Small chat lines must leave at once, not wait for Nagle's algorithm to
+    // gather more (that wait is up to 40 ms with delayed ACKs). The writer
+    // does its own gathering, see write_outbox.
+    stream.set_nodelay(true)?;
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    // One socket, shared: reading, writing and shutting down all work on
+    // `&TcpStream`, so the reader, the writer and the broker each hold an
+    // `Arc` of it instead of duplicating the file descriptor. It closes when
+    // the last of the three lets go.
+    let socket = Arc::new(stream);
+
+    let (lines, outbox_lines) = mpsc::channel::<Arc<str>>();
+    let outbox = Outbox {
+        lines,
+        queued: Arc::new(AtomicUsize::new(0)),
+    };
+    let queued = Arc::clone(&outbox.queued);
+    let writer_socket = Arc::clone(&socket);
+    // Spawn: the writer of this connection. It ends when every Outbox sender
+    // is gone; not joined, it cleans up after itself.
+    thread::Builder::new()
+        .name(format!("writer-{id}"))
+        .stack_size(CONNECTION_STACK_BYTES)
+        .spawn(move || write_outbox(&writer_socket, outbox_lines, &queued))?;
+
+    let mut input = BufReader::with_capacity(
+        READ_BUFFER_BYTES,
+        DeadlineReader {
+            socket: Arc::clone(&socket),
+            deadline: Some(Instant::now() + name_timeout),
+        },
+    );
+    let mut buf = Vec::with_capacity(MAX_LINE_BYTES + 1);
+
+    // The handshake: the greeting, then names until one is accepted. Until it
+    // is, nothing this connection sends reaches anyone else.
+    if outbox.send_own(protocol::greeting()).is_err() {
+        return Ok(());
+    }
+    loop {
+        let refusal = match protocol::read_line_limited(&mut input, MAX_LINE_BYTES, &mut buf) {
+            Ok(None) => {
+                eprintln!("{peer} left before choosing a name");
+                return Ok(());
+            }
+            Err(e) if is_timeout(&e) => {
+                eprintln!("{peer} closed: no name within {}s", name_timeout.as_secs());
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+            Ok(Some(Line::TooLong)) => protocol::line_too_long(),
+            Ok(Some(Line::Text(text))) => {
+                let name = protocol::sanitize(&text);
+                match protocol::validate_name(&name) {
+                    Err(why) => protocol::name_refused(&why),
+                    Ok(()) => {
+                        // Only the broker knows who is online, so only it can
+                        // say whether the name is free. It answers at once.
+                        let (reply, answer) = mpsc::channel();
+                        let join = Event::Join {
+                            id,
+                            name,
+                            peer,
+                            outbox: outbox.clone(),
+                            socket: Arc::clone(&socket),
+                            reply,
+                        };
+                        if events.send(join).is_err() {
+                            return Ok(()); // the broker is gone: shutting down
+                        }
+                        match answer.recv() {
+                            Ok(true) => break,
+                            // Taken: the broker has said so; ask again.
+                            Ok(false) => continue,
+                            Err(_) => return Ok(()),
+                        }
+                    }
+                }
+            }
+        };
+        // A client that keeps sending bad names without reading the answers
+        // fills its outbox; it is not worth waiting for.
+        if outbox.send_own(refusal).is_err() {
+            return Ok(());
+        }
+    }
+    // Joined. The broker now holds this user's outbox; dropping ours leaves it
+    // the only sender, so that when the broker lets the user go, the writer
+    // sees the outbox close and ends the connection.
+    drop(outbox);
+    // Chat users may sit silent for hours: no deadline from here on.
+    input.get_mut().deadline = None;
+    socket.set_read_timeout(None)?;
+
+    loop {
+        let event = match protocol::read_line_limited(&mut input, MAX_LINE_BYTES, &mut buf) {
+            Ok(Some(Line::TooLong)) => Event::Command {
+                id,
+                command: Command::Refused(protocol::line_too_long()),
+            },
+            Ok(Some(Line::Text(text))) => match protocol::parse_command(&protocol::sanitize(&text))
+            {
+                None => continue, // an empty line says nothing
+                Some(command) => Event::Command { id, command },
+            },
+            Ok(None) => Event::Leave { id },
+            Err(e) => {
+                eprintln!("{peer} read error: {e}");
+                Event::Leave { id }
+            }
+        };
+        let last = matches!(
+            event,
+            Event::Leave { .. }
+                | Event::Command {
+                    command: Command::Quit,
+                    ..
+                }
+        );
+        if events.send(event).is_err() || last {
+            return Ok(());
+        }
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    // A read timeout is `WouldBlock` on Unix and `TimedOut` on Windows.
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// A socket whose reads fail with `TimedOut` once `deadline` has passed.
+///
+/// Why not a plain read timeout: it restarts with every byte, so a client
+/// sending one byte every 29 seconds would never meet a 30-second timeout and
+/// would hold its connection slot forever without ever choosing a name.
+struct DeadlineReader {
+    socket: Arc<TcpStream>,
+    deadline: Option<Instant>,
+}
+
+impl Read for DeadlineReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.socket.set_read_timeout(Some(left))?;
+        }
+        (&*self.socket).read(buf)
+    }
+}
+
+/// The writer: the only code that writes to one connection's socket.
+///
+/// It waits for one line, then takes every other line already queued (up to
+/// [`WRITE_BATCH_LINES`]) and writes them all with one vectored write. Lines
+/// queued together leave together in one packet, and a lone line leaves at
+/// once. One `write` per line would cost a system call and a packet per line
+/// (on loopback the packet rate, not bandwidth, is the limit); Nagle's
+/// algorithm would gather lines too, but by holding a lone one back for up
+/// to 40 ms. Batching here gets the gathering without the wait.
+///
+/// Ends when the outbox closes (the broker let the user go) or a write fails;
+/// either way it then shuts the socket down, which also wakes the reader.
+fn write_outbox(socket: &TcpStream, lines: Receiver<Arc<str>>, queued: &AtomicUsize) {
+    let mut batch: Vec<Arc<str>> = Vec::new();
+    while let Ok(first) = lines.recv() {
+        batch.push(first);
+        while batch.len() < WRITE_BATCH_LINES {
+            match lines.try_recv() {
+                Ok(line) => batch.push(line),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        let written = write_lines(socket, &batch);
+        let cost: usize = batch.iter().map(|line| queued_cost(line)).sum();
+        queued.fetch_sub(cost, Ordering::Relaxed);
+        batch.clear();
+        if written.is_err() {
+            break; // the reader sees the shutdown below and reports the leave
+        }
+    }
+    let _ = socket.shutdown(Shutdown::Both);
+}
+
+/// Writes all of `batch` with as few system calls as the socket allows.
+/// `writev` gathers the lines straight from their shared buffers: nothing is
+/// copied into a batch buffer first.
+fn write_lines(mut socket: &TcpStream, batch: &[Arc<str>]) -> io::Result<()> {
+    let mut slices: Vec<IoSlice> = batch.iter().map(|l| IoSlice::new(l.as_bytes())).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        match socket.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// One user in the room, as the broker holds them.
+struct User {
+    /// As typed at the handshake; shown on every line they send.
+    name: String,
+    /// Their lines to come. Dropping it lets the writer finish and close.
+    outbox: Outbox,
+    /// The connection, kept only to cut off a user who stopped reading: their
+    /// writer may be blocked in a write that nothing else would interrupt.
+    socket: Arc<TcpStream>,
+}
+
+/// The room: who is online. Owned by the broker thread alone, so it needs no
+/// lock (and not `Mutex<Vec<TcpStream>>`: a lock held while writing to one
+/// stalled socket would freeze every other client).
+#[derive(Default)]
+struct Room {
+    users: HashMap<u64, User>,
+    /// Folded name (see `protocol::fold_name`) to id: finds `/msg` targets,
+    /// keeps names unique, and, being sorted, gives `/who` its order.
+    by_name: BTreeMap<String, u64>,
+    /// Users whose outbox was full during a delivery; cut off once the
+    /// delivery is done (removing them mid-loop would disturb the loop).
+    too_slow: Vec<u64>,
+}
+
+/// The broker: the one thread that owns the room (report §3.1: the server
+/// "manages the communication" among clients). Runs until every sender of
+/// `inbox` is gone, which is never while the accept loop runs.
+fn run_broker(inbox: Receiver<Event>) {
+    let mut room = Room::default();
+    for event in inbox {
+        match event {
+            Event::Join {
+                id,
+                name,
+                peer,
+                outbox,
+                socket,
+                reply,
+            } => {
+                let joined = room.join(id, name, outbox, socket, peer);
+                // The reader waits for this answer; if it is gone already,
+                // there is nobody to tell.
+                let _ = reply.send(joined);
+            }
+            Event::Command { id, command } => room.command(id, command),
+            Event::Leave { id } => {
+                room.leave(id, None);
+            }
+        }
+        room.cut_off_slow_users();
+    }
+}
+
+impl Room {
+    fn join(
+        &mut self,
+        id: u64,
+        name: String,
+        outbox: Outbox,
+        socket: Arc<TcpStream>,
+        peer: SocketAddr,
+    ) -> bool {
+        let folded = protocol::fold_name(&name);
+        if self.by_name.contains_key(&folded) {
+            let _ = outbox.send_own(protocol::name_taken(&name));
+            return false;
+        }
+        eprintln!("{peer} joined as {name}");
+        self.by_name.insert(folded, id);
+        let user = User {
+            name,
+            outbox,
+            socket,
+        };
+        self.users.insert(id, user);
+        let welcome = protocol::welcome(&self.users[&id].name, self.names());
+        self.send(id, welcome);
+        self.broadcast(protocol::joined(&self.users[&id].name), Some(id));
+        true
+    }
+
+    /// The names online, sorted case-insensitively.
+    fn names(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.by_name.values().map(|id| self.users[id].name.as_str())
+    }
+
+    fn command(&mut self, id: u64, command: Command) {
+        // A command from a reader whose user was already cut off: ignore it.
+        let Some(user) = self.users.get(&id) else {
+            return;
+        };
+        match command {
+            Command::Say(text) => {
+                let line = protocol::chat(&user.name, &text);
+                self.broadcast(line, Some(id));
+            }
+            Command::Who => self.send(id, protocol::online(self.names())),
+            Command::Msg { to, text } => {
+                let line = match self.by_name.get(&protocol::fold_name(&to)) {
+                    Some(&to_id) => {
+                        self.send(to_id, protocol::private(&user.name, &text));
+                        return;
+                    }
+                    None => protocol::no_such_user(&to),
+                };
+                self.send(id, line);
+            }
+            Command::Help => self.send(id, protocol::help()),
+            Command::Refused(line) => self.send(id, line),
+            Command::Quit => {
+                let bye = protocol::bye(&user.name);
+                self.send(id, bye);
+                self.leave(id, None);
+            }
+        }
+    }
+
+    /// Takes a user out of the room and tells everyone else. Dropping the
+    /// user's outbox here lets their writer flush what is queued (a `* bye`,
+    /// say) and close the connection.
+    fn leave(&mut self, id: u64, why: Option<&str>) -> Option<User> {
+        let user = self.users.remove(&id)?;
+        self.by_name.remove(&protocol::fold_name(&user.name));
+        match why {
+            Some(why) => eprintln!("{} left ({why})", user.name),
+            None => eprintln!("{} left", user.name),
+        }
+        self.broadcast(protocol::left(&user.name, why), None);
+        Some(user)
+    }
+
+    /// Queues one line for one user.
+    fn send(&mut self, id: u64, line: String) {
+        let line: Arc<str> = Arc::from(line);
+        if let Some(user) = self.users.get(&id)
+            && let Err(Refused::Full) = user.outbox.try_send(&line)
+        {
+            self.too_slow.push(id);
+        }
+    }
+
+    /// Queues one line for everyone but `except`. The line is built once and
+    /// shared: each outbox holds a pointer to it, not a copy.
+    fn broadcast(&mut self, line: String, except: Option<u64>) {
+        let line: Arc<str> = Arc::from(line);
+        for (&id, user) in &self.users {
+            if Some(id) == except {
+                continue;
+            }
+            // `Closed` needs nothing: that user's reader will send a Leave.
+            if let Err(Refused::Full) = user.outbox.try_send(&line) {
+                self.too_slow.push(id);
+            }
+        }
+    }
+
+    /// Disconnects every user whose outbox overflowed. Telling the others
+    /// may overflow more outboxes, hence the loop until none is left.
+    fn cut_off_slow_users(&mut self) {
+        while let Some(id) = self.too_slow.pop() {
+            if let Some(user) = self.leave(id, Some("too slow: stopped reading")) {
+                // Wakes their writer if it is blocked in a write, and their
+                // reader too; both then end on their own.
+                let _ = user.socket.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
