@@ -307,7 +307,7 @@ pub fn no_such_user(name: &str) -> String {
 
 /// The only line sent before closing a connection over `--max-clients`.
 pub fn server_full(max: usize) -> String {
-    error(&format!("server full ({max} connections); try again later"))
+    error(&format!("server full (limit {max}); try again later"))
 }
 
 /// The `! ` answer to a refused name.

@@ -231,10 +231,13 @@ pub fn run(config: Config) -> Result<(), String> {
             .name(format!("reader-{id}"))
             .stack_size(CONNECTION_STACK_BYTES)
             .spawn(move || {
-                let _slot = slot; // freed when this thread ends, however it ends
                 if let Err(e) = read_connection(id, stream, peer, events, name_timeout) {
                     eprintln!("{peer} error: {e}");
                 }
+                // Free the place first, then say so: whoever reads this line
+                // in the log can count on the place being free.
+                drop(slot);
+                eprintln!("{peer} closed");
             });
         if let Err(e) = spawned {
             // Out of threads or memory: this connection is dropped (its
@@ -244,8 +247,9 @@ pub fn run(config: Config) -> Result<(), String> {
     }
 }
 
-/// One place in the `--max-clients` count, given back when dropped: the
-/// reader holds it, so the place is freed however the reader ends.
+/// One place in the `--max-clients` count, given back when dropped. The
+/// reader's thread holds it, so the place is freed however the reader ends
+/// (even by a panic, which unwinds and drops it).
 struct ConnectionSlot(Arc<AtomicUsize>);
 
 impl ConnectionSlot {

@@ -1,0 +1,144 @@
+//! The client's contract, pinned by driving the real `chatroom client` through
+//! its stdin and stdout against the real server (or a fake one, where the
+//! test needs a server that misbehaves).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+
+use common::{Client, Server};
+
+/// The report's §6 flow: host, port (a bad one is explained and asked again),
+/// name (a refused one too), then chat both ways and `/quit` with exit 0.
+#[test]
+fn prompts_then_chats_then_quits() {
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let mut client = Client::start(&[]);
+    client.expect_output("Server host [127.0.0.1]: ");
+    client.type_text("\n"); // the default
+    client.expect_output("Port [1918]: ");
+    client.type_text("http\n");
+    client.expect_output("! not a port number: http (use a number from 1 to 65535)\n");
+    client.expect_output("Port [1918]: ");
+    client.type_text(&format!("{}\n", server.addr.port()));
+    client.expect_output("* welcome to chatroom, please enter your name\n");
+    client.expect_output("Name: ");
+    client.type_text("Bob\n");
+    client.expect_output("! the name Bob is taken; try another\n");
+    client.expect_output("Name: ");
+    client.type_text("alice\n");
+    client.expect_output("* welcome alice; online (2): alice, bob (type /help for commands)\n");
+    bob.expect("* alice joined");
+
+    client.type_text("hello bob\n");
+    bob.expect("alice: hello bob");
+    bob.send("hi alice");
+    client.expect_output("bob: hi alice\n");
+
+    client.type_text("/quit\n");
+    client.expect_output("* bye alice, see you soon\n");
+    let (code, stderr) = client.wait_exit();
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert_eq!(stderr, "");
+    bob.expect("* alice left");
+}
+
+/// Flags skip their prompts; end of input (Ctrl-D) leaves cleanly, exit 0.
+#[test]
+fn flags_skip_prompts_and_ctrl_d_leaves() {
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let port = server.addr.port().to_string();
+    let mut client = Client::start(&["--host", "127.0.0.1", "--port", &port, "--name", "zoe"]);
+    client.expect_output("* welcome to chatroom, please enter your name\n* welcome zoe;");
+    bob.expect("* zoe joined");
+    client.close_stdin();
+    let (code, stderr) = client.wait_exit();
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    bob.expect("* zoe left");
+    assert!(
+        !client.seen.contains("Server host"),
+        "no prompt when flags answer"
+    );
+}
+
+/// A `--name` the server refuses is explained, then asked for.
+#[test]
+fn refused_flag_name_falls_back_to_the_prompt() {
+    let server = Server::start(&[]);
+    let port = server.addr.port().to_string();
+    let mut client = Client::start(&["--port", &port, "--host", "127.0.0.1", "--name", "a b"]);
+    client.expect_output("! a name may hold only letters, digits, _ and -, not ' '; try again\n");
+    client.expect_output("Name: ");
+    client.type_text("ab\n");
+    client.expect_output("* welcome ab;");
+}
+
+/// Nothing listening: `error: cannot connect to HOST:PORT: REASON`, exit 1.
+#[test]
+fn cannot_connect_is_an_error_with_exit_1() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }; // closed again: nothing listens there now
+    let mut client = Client::start(&["--host", "127.0.0.1", "--port", &port.to_string()]);
+    let (code, stderr) = client.wait_exit();
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.starts_with(&format!("error: cannot connect to 127.0.0.1:{port}: ")),
+        "stderr: {stderr}"
+    );
+}
+
+/// The server going away while the user types nothing: `error: ...` on
+/// stderr and exit 1 at once (report §5).
+#[test]
+fn server_gone_ends_the_client_with_exit_1() {
+    let mut server = Server::start(&[]);
+    let port = server.addr.port().to_string();
+    let mut client = Client::start(&["--host", "127.0.0.1", "--port", &port, "--name", "al"]);
+    client.expect_output("* welcome al;");
+    server.kill();
+    let (code, stderr) = client.wait_exit();
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.starts_with(&format!("error: connection to 127.0.0.1:{port} lost: ")),
+        "stderr: {stderr}"
+    );
+}
+
+/// A full server: its `! ` reason becomes the client's error, exit 1.
+#[test]
+fn full_server_is_an_error_with_exit_1() {
+    let server = Server::start(&["--max-clients", "1"]);
+    let _only = server.join("only");
+    let port = server.addr.port().to_string();
+    let mut client = Client::start(&["--host", "127.0.0.1", "--port", &port]);
+    let (code, stderr) = client.wait_exit();
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        "error: server refused the connection: server full (limit 1); try again later\n"
+    );
+}
+
+/// A server that is not ours cannot put escape sequences on the screen: the
+/// client removes control characters again before printing.
+#[test]
+fn client_cleans_what_a_foreign_server_sends() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let mut client = Client::start(&["--host", "127.0.0.1", "--port", &port, "--name", "al"]);
+    let (mut socket, _) = listener.accept().unwrap();
+    socket.write_all(b"* hi\n").unwrap();
+    let mut from_client = BufReader::new(socket.try_clone().unwrap());
+    let mut name = String::new();
+    from_client.read_line(&mut name).unwrap();
+    assert_eq!(name, "al\n");
+    socket
+        .write_all(b"* welcome al\nevil\x1b[2J\x1b]0;title\x07 text\n")
+        .unwrap();
+    client.expect_output("* welcome al\nevil[2J]0;title text\n");
+}

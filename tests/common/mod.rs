@@ -1,0 +1,371 @@
+//! The harness every scenario shares: start the real `chatroom` binary, talk
+//! to it over real sockets, and clean up whatever happens.
+//!
+//! Tests synchronise on what the program says: every wait is "read the line I
+//! expect, or fail after `PATIENCE`", never a sleep. `PATIENCE` is long so
+//! that a slow, loaded machine does not fail a test; a correct program answers
+//! in milliseconds, so the only cost of a long patience is in a failing run.
+
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single expected thing may take to happen.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// The `chatroom` binary Cargo built for these tests.
+pub fn chatroom() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin("chatroom"))
+}
+
+/// A running `chatroom server`, killed and waited for when dropped, even
+/// when the test panics.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    /// Everything the server wrote to stderr so far (its log).
+    log: Arc<Mutex<String>>,
+    log_lines: Receiver<String>,
+    pub stdin: Option<ChildStdin>,
+}
+
+impl Server {
+    /// Starts `chatroom server --port 0 ARGS...` and reads its address from
+    /// the first stdout line, `listening on IP:PORT`.
+    pub fn start(args: &[&str]) -> Server {
+        let mut command = chatroom();
+        command
+            .args(["server", "--port", "0"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Server::spawn(command)
+    }
+
+    /// Starts a prepared server command (for `ulimit` wrappers and the like).
+    pub fn spawn(mut command: Command) -> Server {
+        let mut child = command.spawn().expect("start chatroom server");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let stdin = child.stdin.take();
+        // Drain stderr on a thread so the server never blocks on a full pipe,
+        // keeping a copy of each line for the tests that read the log.
+        let log = Arc::new(Mutex::new(String::new()));
+        let (log_tx, log_lines) = mpsc::channel();
+        let log_copy = Arc::clone(&log);
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                log_copy.lock().unwrap().push_str(&format!("{line}\n"));
+                let _ = log_tx.send(line);
+            }
+        });
+        let (first_tx, first_line) = mpsc::channel();
+        thread::spawn(move || {
+            let mut stdout = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = stdout.read_line(&mut line);
+            let _ = first_tx.send(line);
+            // Keep draining stdout (the console prints there).
+            let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+        });
+        let mut server = Server {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            log,
+            log_lines,
+            stdin,
+        };
+        let line = first_line
+            .recv_timeout(PATIENCE)
+            .expect("the server prints its first line");
+        let addr = line
+            .trim_end()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line is 'listening on IP:PORT', got {line:?}"));
+        server.addr = addr.parse().expect("a socket address");
+        server
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Connects a raw TCP client.
+    pub fn connect(&self) -> Conn {
+        Conn::connect(self.addr)
+    }
+
+    /// Connects and joins as `name`, checking the greeting and the welcome.
+    pub fn join(&self, name: &str) -> Conn {
+        let mut conn = self.connect();
+        conn.expect_greeting();
+        conn.send(name);
+        let welcome = conn.read_line();
+        assert!(
+            welcome.starts_with(&format!("* welcome {name}; online (")),
+            "welcome for {name}, got {welcome:?}"
+        );
+        conn
+    }
+
+    /// Waits until the server logs a line containing `text`; returns it.
+    pub fn expect_log(&self, text: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log_lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "server never logged {text:?}; its log:\n{}",
+                    self.log.lock().unwrap()
+                ),
+            }
+        }
+    }
+
+    /// The server's peak resident memory, in KiB, from /proc.
+    pub fn peak_rss_kib(&self) -> u64 {
+        proc_status_kib(self.pid(), "VmHWM:")
+    }
+
+    /// `None` while the server runs; its exit status once it has ended.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("query the server process")
+    }
+
+    /// Waits for the server to exit by itself, up to `PATIENCE`.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        wait_exit(&mut self.child)
+    }
+
+    /// Kills the server now, as `kill -9` would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Reads a `Vm...:` field of /proc/PID/status, in KiB.
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Waits for a child to exit, up to `PATIENCE`; panics if it does not.
+pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().expect("query the child process") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the process did not exit in time"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A raw TCP connection to the server, like `nc` would make.
+pub struct Conn {
+    pub reader: BufReader<TcpStream>,
+    pub stream: TcpStream,
+}
+
+impl Conn {
+    pub fn connect(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).expect("connect to the server");
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        Conn { reader, stream }
+    }
+
+    /// Sends `line` and its `\n`.
+    pub fn send(&mut self, line: &str) {
+        self.send_raw(format!("{line}\n").as_bytes());
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send to the server");
+    }
+
+    /// Reads one line (without its `\n`); panics on timeout or end of input.
+    pub fn read_line(&mut self) -> String {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => panic!("the server closed the connection; expected a line"),
+            Ok(_) => {
+                assert!(line.ends_with('\n'), "line without newline: {line:?}");
+                line.pop();
+                line
+            }
+            Err(e) => panic!("no line from the server: {e}"),
+        }
+    }
+
+    /// Reads one line and checks it is exactly `expected`.
+    pub fn expect(&mut self, expected: &str) {
+        assert_eq!(self.read_line(), expected);
+    }
+
+    /// Reads one line and checks it starts with `prefix`; returns it.
+    pub fn expect_prefix(&mut self, prefix: &str) -> String {
+        let line = self.read_line();
+        assert!(
+            line.starts_with(prefix),
+            "expected {prefix:?}..., got {line:?}"
+        );
+        line
+    }
+
+    /// Reads lines until one starts with `prefix`; returns it.
+    pub fn skip_to(&mut self, prefix: &str) -> String {
+        loop {
+            let line = self.read_line();
+            if line.starts_with(prefix) {
+                return line;
+            }
+        }
+    }
+
+    pub fn expect_greeting(&mut self) {
+        self.expect("* welcome to chatroom, please enter your name");
+    }
+
+    /// Checks the server closed the connection: end of input, or a reset.
+    pub fn expect_closed(&mut self) {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => assert!(
+                rest.is_empty(),
+                "expected the end, got {:?}",
+                String::from_utf8_lossy(&rest)
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("expected the connection to close, got {e}"),
+        }
+    }
+}
+
+/// A running `chatroom client`, its stdin ours to type into and its stdout
+/// collected; killed and waited for when dropped.
+pub struct Client {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    output: Receiver<Vec<u8>>,
+    /// Everything printed on stdout so far.
+    pub seen: String,
+    /// All of stderr, sent once the client has closed it (at exit).
+    stderr: Receiver<String>,
+}
+
+impl Client {
+    /// Starts `chatroom client ARGS...`.
+    pub fn start(args: &[&str]) -> Client {
+        let mut child = chatroom()
+            .arg("client")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start chatroom client");
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, output) = mpsc::channel();
+        // Prompts have no newline, so collect raw bytes, not lines.
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let (stderr_tx, stderr) = mpsc::channel();
+        let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr_pipe.read_to_string(&mut text);
+            let _ = stderr_tx.send(text);
+        });
+        let stdin = child.stdin.take();
+        Client {
+            child,
+            stdin,
+            output,
+            seen: String::new(),
+            stderr,
+        }
+    }
+
+    /// Types `text` (include the `\n`).
+    pub fn type_text(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin
+            .write_all(text.as_bytes())
+            .expect("type into the client");
+        stdin.flush().unwrap();
+    }
+
+    /// Closes stdin: Ctrl-D.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits until stdout, after what earlier calls consumed, contains
+    /// `text`; consumes up to the end of it.
+    pub fn expect_output(&mut self, text: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(at) = self.seen.find(text) {
+                self.seen.drain(..at + text.len());
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(bytes) => self.seen.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "client never printed {text:?}; unread output: {:?}",
+                        self.seen
+                    )
+                }
+            }
+        }
+    }
+
+    /// Waits for the client to exit; returns its exit code and stderr.
+    pub fn wait_exit(&mut self) -> (Option<i32>, String) {
+        let status = wait_exit(&mut self.child);
+        let stderr = self
+            .stderr
+            .recv_timeout(PATIENCE)
+            .expect("the client's stderr closes when it exits");
+        (status.code(), stderr)
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
