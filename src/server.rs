@@ -119,7 +119,9 @@ enum Event {
 }
 
 /// The sending end of one user's outbox: the queue of lines waiting for that
-/// user's writer.
+/// user's writer. Lines travel in batches (`Vec`s): the broker sends each
+/// user at most one batch per round (see `run_broker`), so a busy room wakes
+/// each writer once for many lines instead of once per line.
 ///
 /// Lifecycle: created by the reader when the connection starts. The reader
 /// uses it during the name handshake, hands a clone to the broker when the
@@ -133,7 +135,7 @@ enum Event {
 /// costs nothing while the outbox is empty.
 #[derive(Clone)]
 struct Outbox {
-    lines: Sender<Arc<str>>,
+    lines: Sender<Vec<Arc<str>>>,
     /// Bytes queued and not yet written, counted with [`queued_cost`]. The
     /// sender adds, the writer subtracts after each write.
     queued: Arc<AtomicUsize>,
@@ -152,27 +154,31 @@ fn queued_cost(line: &str) -> usize {
 }
 
 impl Outbox {
-    /// Queues a line for the writer, never waiting.
+    /// Counts `line` against the outbox's bound, or refuses it, never waiting.
     ///
-    /// This is the heart of "one slow client never stalls the room": the
-    /// broker delivers to every user with this, so the worst a stalled user
-    /// can cause is their own disconnection. A blocking send here would make
-    /// the broker, and with it everyone, wait for the slowest reader.
-    fn try_send(&self, line: &Arc<str>) -> Result<(), Refused> {
+    /// This is the heart of "one slow client never stalls the room": every
+    /// line for a user is admitted here first, so the worst a stalled user can
+    /// cause is their own disconnection. A blocking send (a `sync_channel`
+    /// that waits when full) would make the broker, and with it everyone,
+    /// wait for the slowest reader.
+    fn reserve(&self, line: &str) -> Result<(), Refused> {
         let cost = queued_cost(line);
         if self.queued.load(Ordering::Relaxed) + cost > OUTBOX_BYTES {
             return Err(Refused::Full);
         }
         self.queued.fetch_add(cost, Ordering::Relaxed);
-        self.lines
-            .send(Arc::clone(line))
-            .map_err(|_| Refused::Closed)
+        Ok(())
     }
 
-    /// Queues a line that only this user will see (the reader's handshake
-    /// replies): the same as `try_send`, for a line not shared with others.
+    /// Hands lines already reserved to the writer.
+    fn send(&self, batch: Vec<Arc<str>>) -> Result<(), Refused> {
+        self.lines.send(batch).map_err(|_| Refused::Closed)
+    }
+
+    /// Reserves and sends one line only this user sees (the handshake's).
     fn send_own(&self, line: String) -> Result<(), Refused> {
-        self.try_send(&Arc::from(line))
+        self.reserve(&line)?;
+        self.send(vec![Arc::from(line)])
     }
 }
 
@@ -290,7 +296,7 @@ fn read_connection(
     // the last of the three lets go.
     let socket = Arc::new(stream);
 
-    let (lines, outbox_lines) = mpsc::channel::<Arc<str>>();
+    let (lines, outbox_lines) = mpsc::channel::<Vec<Arc<str>>>();
     let outbox = Outbox {
         lines,
         queued: Arc::new(AtomicUsize::new(0)),
@@ -311,7 +317,7 @@ fn read_connection(
             deadline: Some(Instant::now() + name_timeout),
         },
     );
-    let mut buf = Vec::with_capacity(MAX_LINE_BYTES + 1);
+    let mut buf = Vec::new(); // grows to the longest line read, at most MAX_LINE_BYTES + 1
 
     // The handshake: the greeting, then names until one is accepted. Until it
     // is, nothing this connection sends reaches anyone else.
@@ -437,30 +443,27 @@ impl Read for DeadlineReader {
 
 /// The writer: the only code that writes to one connection's socket.
 ///
-/// It waits for one line, then takes every other line already queued (up to
-/// [`WRITE_BATCH_LINES`]) and writes them all with one vectored write. Lines
-/// queued together leave together in one packet, and a lone line leaves at
-/// once. One `write` per line would cost a system call and a packet per line
+/// It waits for one batch, then takes every other batch already queued (up
+/// to [`WRITE_BATCH_LINES`] lines) and writes them all with one vectored
+/// write. Lines queued together leave together in one packet, and a lone
+/// line leaves at once. One `write` per line would cost a system call and a packet per line
 /// (on loopback the packet rate, not bandwidth, is the limit); Nagle's
 /// algorithm would gather lines too, but by holding a lone one back for up
 /// to 40 ms. Batching here gets the gathering without the wait.
 ///
 /// Ends when the outbox closes (the broker let the user go) or a write fails;
 /// either way it then shuts the socket down, which also wakes the reader.
-fn write_outbox(socket: &TcpStream, lines: Receiver<Arc<str>>, queued: &AtomicUsize) {
-    let mut batch: Vec<Arc<str>> = Vec::new();
-    while let Ok(first) = lines.recv() {
-        batch.push(first);
+fn write_outbox(socket: &TcpStream, lines: Receiver<Vec<Arc<str>>>, queued: &AtomicUsize) {
+    while let Ok(mut batch) = lines.recv() {
         while batch.len() < WRITE_BATCH_LINES {
             match lines.try_recv() {
-                Ok(line) => batch.push(line),
+                Ok(more) => batch.extend(more),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
         let written = write_lines(socket, &batch);
         let cost: usize = batch.iter().map(|line| queued_cost(line)).sum();
         queued.fetch_sub(cost, Ordering::Relaxed);
-        batch.clear();
         if written.is_err() {
             break; // the reader sees the shutdown below and reports the leave
         }
@@ -494,6 +497,9 @@ struct User {
     /// The connection, kept only to cut off a user who stopped reading: their
     /// writer may be blocked in a write that nothing else would interrupt.
     socket: Arc<TcpStream>,
+    /// Lines for this user gathered during the broker's current round, sent
+    /// to the outbox as one batch when the round ends.
+    pending: Vec<Arc<str>>,
 }
 
 /// The room: who is online. Owned by the broker thread alone, so it needs no
@@ -505,17 +511,40 @@ struct Room {
     /// Folded name (see `protocol::fold_name`) to id: finds `/msg` targets,
     /// keeps names unique, and, being sorted, gives `/who` its order.
     by_name: BTreeMap<String, u64>,
+    /// Users with `pending` lines in this round.
+    dirty: Vec<u64>,
     /// Users whose outbox was full during a delivery; cut off once the
     /// delivery is done (removing them mid-loop would disturb the loop).
     too_slow: Vec<u64>,
 }
+
+/// The most events the broker handles in one round before it sends out what
+/// the round produced. Under load, events queue up while the broker works;
+/// taking several per round means each writer is woken once for all of
+/// them. Bounded so that the first event of a round never waits long for
+/// its lines to leave: 64 broadcasts to 1,000 users take about a millisecond.
+const ROUND_EVENTS: usize = 64;
 
 /// The broker: the one thread that owns the room (report §3.1: the server
 /// "manages the communication" among clients). Runs until every sender of
 /// `inbox` is gone, which is never while the accept loop runs.
 fn run_broker(inbox: Receiver<Event>) {
     let mut room = Room::default();
-    for event in inbox {
+    // A round: wait for one event, then take whatever else is already waiting
+    // (up to ROUND_EVENTS), then send every user their lines as one batch.
+    // When the room is quiet a round is one event, and nothing waits.
+    while let Ok(first) = inbox.recv() {
+        let more = inbox.try_iter().take(ROUND_EVENTS - 1);
+        for event in std::iter::once(first).chain(more) {
+            room.handle(event);
+        }
+        room.cut_off_slow_users();
+        room.flush();
+    }
+}
+
+impl Room {
+    fn handle(&mut self, event: Event) {
         match event {
             Event::Join {
                 id,
@@ -525,21 +554,18 @@ fn run_broker(inbox: Receiver<Event>) {
                 socket,
                 reply,
             } => {
-                let joined = room.join(id, name, outbox, socket, peer);
+                let joined = self.join(id, name, outbox, socket, peer);
                 // The reader waits for this answer; if it is gone already,
                 // there is nobody to tell.
                 let _ = reply.send(joined);
             }
-            Event::Command { id, command } => room.command(id, command),
+            Event::Command { id, command } => self.command(id, command),
             Event::Leave { id } => {
-                room.leave(id, None);
+                self.leave(id, None);
             }
         }
-        room.cut_off_slow_users();
     }
-}
 
-impl Room {
     fn join(
         &mut self,
         id: u64,
@@ -559,6 +585,7 @@ impl Room {
             name,
             outbox,
             socket,
+            pending: Vec::new(),
         };
         self.users.insert(id, user);
         let welcome = protocol::welcome(&self.users[&id].name, self.names());
@@ -603,11 +630,12 @@ impl Room {
         }
     }
 
-    /// Takes a user out of the room and tells everyone else. Dropping the
-    /// user's outbox here lets their writer flush what is queued (a `* bye`,
-    /// say) and close the connection.
+    /// Takes a user out of the room and tells everyone else. Their last
+    /// lines (a `* bye`, say) go to the writer now; dropping the outbox (with
+    /// the returned `User`) then lets the writer finish and close.
     fn leave(&mut self, id: u64, why: Option<&str>) -> Option<User> {
-        let user = self.users.remove(&id)?;
+        let mut user = self.users.remove(&id)?;
+        let _ = user.outbox.send(std::mem::take(&mut user.pending));
         self.by_name.remove(&protocol::fold_name(&user.name));
         match why {
             Some(why) => eprintln!("{} left ({why})", user.name),
@@ -619,11 +647,8 @@ impl Room {
 
     /// Queues one line for one user.
     fn send(&mut self, id: u64, line: String) {
-        let line: Arc<str> = Arc::from(line);
-        if let Some(user) = self.users.get(&id)
-            && let Err(Refused::Full) = user.outbox.try_send(&line)
-        {
-            self.too_slow.push(id);
+        if let Some(user) = self.users.get_mut(&id) {
+            queue_line(id, user, &Arc::from(line), &mut self.dirty, &mut self.too_slow);
         }
     }
 
@@ -631,13 +656,19 @@ impl Room {
     /// shared: each outbox holds a pointer to it, not a copy.
     fn broadcast(&mut self, line: String, except: Option<u64>) {
         let line: Arc<str> = Arc::from(line);
-        for (&id, user) in &self.users {
-            if Some(id) == except {
-                continue;
+        for (&id, user) in &mut self.users {
+            if Some(id) != except {
+                queue_line(id, user, &line, &mut self.dirty, &mut self.too_slow);
             }
-            // `Closed` needs nothing: that user's reader will send a Leave.
-            if let Err(Refused::Full) = user.outbox.try_send(&line) {
-                self.too_slow.push(id);
+        }
+    }
+
+    /// The end of a round: every user with lines gets them as one batch.
+    fn flush(&mut self) {
+        for id in self.dirty.drain(..) {
+            if let Some(user) = self.users.get_mut(&id) {
+                // `Closed` needs nothing: that user's reader will send a Leave.
+                let _ = user.outbox.send(std::mem::take(&mut user.pending));
             }
         }
     }
@@ -652,5 +683,26 @@ impl Room {
                 let _ = user.socket.shutdown(Shutdown::Both);
             }
         }
+    }
+}
+
+/// Adds `line` to a user's batch for this round, or marks them too slow if
+/// their outbox is full. (A free function, not a `Room` method, so that
+/// `broadcast` can call it while it walks the users.)
+fn queue_line(
+    id: u64,
+    user: &mut User,
+    line: &Arc<str>,
+    dirty: &mut Vec<u64>,
+    too_slow: &mut Vec<u64>,
+) {
+    match user.outbox.reserve(line) {
+        Ok(()) => {
+            if user.pending.is_empty() {
+                dirty.push(id);
+            }
+            user.pending.push(Arc::clone(line));
+        }
+        Err(_) => too_slow.push(id),
     }
 }

@@ -1,0 +1,789 @@
+//! loadtest: how fast and how lean a chat server is, measured over loopback.
+//!
+//! Run from the repository root:
+//!
+//! ```sh
+//! cargo run --release --example loadtest                      # chatroom, default scenarios
+//! cargo run --release --example loadtest -- --server chatroom \
+//!     --server 'python3 ../shared/peers/seed_server.py 0'     # side by side, one run
+//! cargo run --release --example loadtest -- idle 5000 --json out.json
+//! ```
+//!
+//! Each `--server CMD` is started afresh for every scenario (`chatroom` means
+//! this repository's release binary; any other command must print
+//! `listening on IP:PORT` as its first stdout line) and killed after it.
+//! `--addr HOST:PORT` measures a server that is already running instead (no
+//! CPU or memory figures then: they are read from the server's /proc entry).
+//!
+//! Scenarios (defaults: `fanout 100x100 fanout 1000x10 latency 100 10 idle 1000`):
+//! - `fanout NxM`: N clients join, then each sends M lines as fast as it can;
+//!   every line must reach the N-1 others. Deliveries/s, lost, out of order,
+//!   latency, dropped clients, server CPU and peak memory.
+//! - `latency N R`: N clients each send R lines/s for 5 s; latency.
+//! - `idle N`: N clients join one after another and stay idle; time until
+//!   every join notice is delivered, server memory and threads while idle,
+//!   then the time one line takes to reach all N.
+//!
+//! Every line carries its send time, so latency is measured end to end, from
+//! the sending client's `write` to the receiving client's `read`. Std only,
+//! like the server: `idle` polls nonblocking sockets from a few threads (std
+//! has no `epoll`), so that thousands of idle clients need no thread each.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a client waits with no line arriving before it gives up on the
+/// lines still missing (they count as lost).
+const STALL_LIMIT: Duration = Duration::from_secs(10);
+
+/// The stack of each benchmark thread: they parse lines and count, nothing deep.
+const THREAD_STACK: usize = 128 * 1024;
+
+/// Threads that poll the idle scenario's nonblocking sockets.
+const POLLERS: usize = 4;
+
+/// Padding that brings a benchmark line to about 40 bytes, a typical chat line.
+const PADDING: &str = "lorem ipsum";
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Scenario {
+    Fanout { clients: usize, lines: usize },
+    Latency { clients: usize, rate: u32 },
+    Idle { clients: usize },
+}
+
+impl Scenario {
+    fn label(&self) -> String {
+        match self {
+            Scenario::Fanout { clients, lines } => format!("fanout {clients}x{lines}"),
+            Scenario::Latency { clients, rate } => format!("latency {clients} {rate}"),
+            Scenario::Idle { clients } => format!("idle {clients}"),
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Target {
+    /// A command to start afresh for every scenario.
+    Command(String),
+    /// A server already running.
+    Addr(String),
+}
+
+impl Target {
+    fn label(&self) -> String {
+        match self {
+            Target::Command(cmd) if cmd == "chatroom" => "chatroom".into(),
+            // The script or program's file name: `seed_server.py`, `python3`...
+            Target::Command(cmd) => {
+                let words: Vec<&str> = cmd.split_whitespace().collect();
+                let word = words.iter().find(|w| w.ends_with(".py")).or(words.first());
+                let word = word.copied().unwrap_or("?");
+                word.rsplit('/').next().unwrap_or(word).into()
+            }
+            Target::Addr(addr) => addr.clone(),
+        }
+    }
+}
+
+fn usage() -> String {
+    "usage: loadtest [fanout NxM | latency N R | idle N]... [--server CMD]... [--addr HOST:PORT] [--json FILE]".into()
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut scenarios = Vec::new();
+    let mut targets = Vec::new();
+    let mut json = None;
+    let mut i = 0;
+    let next = |i: &mut usize| -> Result<String, String> {
+        *i += 1;
+        args.get(*i).cloned().ok_or_else(usage)
+    };
+    let number = |s: &str| s.parse::<usize>().map_err(|_| format!("not a number: {s}"));
+    while i < args.len() {
+        match args[i].as_str() {
+            "--server" => targets.push(Target::Command(next(&mut i)?)),
+            "--addr" => targets.push(Target::Addr(next(&mut i)?)),
+            "--json" => json = Some(next(&mut i)?),
+            "fanout" => {
+                let spec = next(&mut i)?;
+                let (n, m) = spec.split_once('x').ok_or_else(usage)?;
+                scenarios.push(Scenario::Fanout {
+                    clients: number(n)?,
+                    lines: number(m)?,
+                });
+            }
+            "latency" => {
+                let clients = number(&next(&mut i)?)?;
+                let rate = number(&next(&mut i)?)? as u32;
+                scenarios.push(Scenario::Latency { clients, rate });
+            }
+            "idle" => scenarios.push(Scenario::Idle {
+                clients: number(&next(&mut i)?)?,
+            }),
+            "-h" | "--help" => {
+                println!("{}", usage());
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument {other}\n{}", usage())),
+        }
+        i += 1;
+    }
+    if scenarios.is_empty() {
+        scenarios = vec![
+            Scenario::Fanout { clients: 100, lines: 100 },
+            Scenario::Fanout { clients: 1000, lines: 10 },
+            Scenario::Latency { clients: 100, rate: 10 },
+            Scenario::Idle { clients: 1000 },
+        ];
+    }
+    if targets.is_empty() {
+        targets.push(Target::Command("chatroom".into()));
+    }
+    if targets.iter().any(|t| matches!(t, Target::Command(c) if c == "chatroom")) {
+        build_chatroom()?;
+    }
+
+    let mut rows = Vec::new();
+    for scenario in &scenarios {
+        for target in &targets {
+            eprintln!("== {} on {}", scenario.label(), target.label());
+            let server = ServerUnderTest::start(target)?;
+            let metrics = match scenario {
+                Scenario::Fanout { clients, lines } => fanout(&server, *clients, *lines),
+                Scenario::Latency { clients, rate } => latency(&server, *clients, *rate),
+                Scenario::Idle { clients } => idle(&server, *clients),
+            }
+            .map_err(|e| format!("{} on {}: {e}", scenario.label(), target.label()))?;
+            let mut metrics = metrics;
+            metrics.cpu_seconds = server.cpu_seconds();
+            metrics.peak_rss_kib = server.status_kib("VmHWM:");
+            rows.push((scenario.label(), target.label(), metrics));
+        }
+    }
+    print_table(&rows);
+    if let Some(path) = json {
+        std::fs::write(&path, to_json(&rows)).map_err(|e| format!("cannot write {path}: {e}"))?;
+        eprintln!("wrote {path}");
+    }
+    Ok(())
+}
+
+/// Builds the release binary, so the benchmark never measures a stale one.
+fn build_chatroom() -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "--bin", "chatroom"])
+        .status()
+        .map_err(|e| format!("cannot run cargo build: {e}"))?;
+    if !status.success() {
+        return Err("cargo build --release failed".into());
+    }
+    Ok(())
+}
+
+/// The server being measured; killed when dropped.
+struct ServerUnderTest {
+    child: Option<Child>,
+    addr: SocketAddr,
+    /// VmRSS right after start, before any client.
+    start_rss_kib: Option<u64>,
+}
+
+impl ServerUnderTest {
+    fn start(target: &Target) -> Result<ServerUnderTest, String> {
+        let command = match target {
+            Target::Addr(addr) => {
+                let addr = addr.parse().map_err(|_| format!("not HOST:PORT: {addr}"))?;
+                return Ok(ServerUnderTest {
+                    child: None,
+                    addr,
+                    start_rss_kib: None,
+                });
+            }
+            Target::Command(cmd) if cmd == "chatroom" => {
+                let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+                // target/release/examples/loadtest -> target/release/chatroom
+                let bin = exe
+                    .parent()
+                    .and_then(|p| p.parent())
+                    .map(|p| p.join("chatroom"))
+                    .ok_or("cannot locate target/release/chatroom")?;
+                let mut c = Command::new(bin);
+                c.args(["server", "--port", "0", "--max-clients", "100000"]);
+                c
+            }
+            Target::Command(cmd) => {
+                let mut words = cmd.split_whitespace();
+                let mut c = Command::new(words.next().ok_or("empty --server command")?);
+                c.args(words);
+                c
+            }
+        };
+        let mut command = command;
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the server: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut first = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut first)
+            .map_err(|e| e.to_string())?;
+        let addr = first
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("expected 'listening on IP:PORT', got {first:?}"))?;
+        let mut server = ServerUnderTest {
+            child: Some(child),
+            addr,
+            start_rss_kib: None,
+        };
+        server.start_rss_kib = server.status_kib("VmRSS:");
+        Ok(server)
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// A `Vm...:` or `Threads:` field of /proc/PID/status.
+    fn status_kib(&self, field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    }
+
+    /// User plus system CPU time so far, from /proc/PID/stat.
+    fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
+        // Fields after the `(command name)`, which may itself hold spaces.
+        let after = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        // Linux reports clock ticks, 100 per second on every common build.
+        Some((utime + stime) / 100.0)
+    }
+}
+
+impl Drop for ServerUnderTest {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The figures of one scenario on one server; `None` where not measured.
+#[derive(Default, Debug)]
+struct Metrics {
+    deliveries_per_sec: Option<f64>,
+    lost: Option<u64>,
+    out_of_order: Option<u64>,
+    dropped: Option<u64>,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    max_ms: Option<f64>,
+    cpu_seconds: Option<f64>,
+    peak_rss_kib: Option<u64>,
+    idle_rss_kib: Option<u64>,
+    idle_kib_per_client: Option<f64>,
+    idle_threads: Option<u64>,
+    joins_seconds: Option<f64>,
+    one_line_ms: Option<f64>,
+}
+
+/// A benchmark client, joined with a blocking socket.
+struct Client {
+    stream: TcpStream,
+}
+
+/// Connects and joins as `name`: greeting, name, welcome.
+fn join(addr: SocketAddr, name: &str) -> Result<Client, String> {
+    let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(STALL_LIMIT)).map_err(|e| e.to_string())?;
+    stream
+        .write_all(format!("{name}\n").as_bytes())
+        .map_err(|e| format!("send name: {e}"))?;
+    // Read exactly two lines (greeting, welcome) byte by byte, so that no
+    // later line is swallowed into a buffer that is then thrown away.
+    let mut newlines = 0;
+    let mut byte = [0u8; 1];
+    while newlines < 2 {
+        match stream.read(&mut byte) {
+            Ok(1) if byte[0] == b'\n' => newlines += 1,
+            Ok(1) => {}
+            Ok(_) => return Err(format!("{name}: server closed during the handshake")),
+            Err(e) => return Err(format!("{name}: handshake: {e}")),
+        }
+    }
+    Ok(Client { stream })
+}
+
+fn join_all(addr: SocketAddr, clients: usize) -> Result<Vec<Client>, String> {
+    let mut joined = Vec::with_capacity(clients);
+    for i in 0..clients {
+        joined.push(join(addr, &format!("c{i}"))?);
+        if (i + 1) % 1000 == 0 {
+            eprintln!("  {} joined", i + 1);
+        }
+    }
+    Ok(joined)
+}
+
+/// A data line as sent: `SEQ NANOS PADDING`, NANOS being the send time since
+/// `epoch`. The server relays it as `cI: SEQ NANOS PADDING`.
+fn data_line(seq: usize, epoch: Instant) -> String {
+    format!("{seq} {} {PADDING}\n", epoch.elapsed().as_nanos())
+}
+
+/// What one receiving client saw.
+#[derive(Default)]
+struct Received {
+    lines: u64,
+    out_of_order: u64,
+    dropped: bool,
+    latencies_us: Vec<u32>,
+    last_at: Option<Instant>,
+}
+
+/// Reads relayed data lines until `expected` have come, the server closes,
+/// or nothing arrives for `STALL_LIMIT`. `senders` is the number of clients
+/// (for per-sender order tracking).
+fn receive(mut stream: TcpStream, senders: usize, expected: u64, epoch: Instant) -> Received {
+    let mut got = Received::default();
+    let mut next_seq = vec![0usize; senders];
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut partial: Vec<u8> = Vec::new();
+    while got.lines < expected {
+        let n = match stream.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                got.dropped = true;
+                break;
+            }
+            Ok(n) => n,
+        };
+        let now = Instant::now();
+        let now_ns = now.duration_since(epoch).as_nanos();
+        partial.extend_from_slice(&buf[..n]);
+        let mut start = 0;
+        while let Some(end) = partial[start..].iter().position(|&b| b == b'\n') {
+            let line = &partial[start..start + end];
+            start += end + 1;
+            // `cI: SEQ NANOS ...`; anything else is a notice.
+            let Some(rest) = line.strip_prefix(b"c") else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(rest);
+            let mut parts = text.splitn(2, ": ");
+            let (Some(sender), Some(body)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let mut fields = body.split(' ');
+            let (Ok(sender), Some(Ok(seq)), Some(Ok(sent_ns))) = (
+                sender.parse::<usize>(),
+                fields.next().map(str::parse::<usize>),
+                fields.next().map(str::parse::<u128>),
+            ) else {
+                continue;
+            };
+            got.lines += 1;
+            if sender < senders {
+                if seq != next_seq[sender] {
+                    got.out_of_order += 1;
+                }
+                next_seq[sender] = seq + 1;
+            }
+            let micros = now_ns.saturating_sub(sent_ns) / 1000;
+            got.latencies_us.push(micros.min(u32::MAX as u128) as u32);
+            got.last_at = Some(now);
+        }
+        partial.drain(..start);
+    }
+    got
+}
+
+fn percentile(sorted: &[u32], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let at = ((sorted.len() - 1) as f64 * p).round() as usize;
+    Some(sorted[at] as f64 / 1000.0)
+}
+
+/// Adds up what every receiver saw.
+fn summarize(all: Vec<Received>, expected_each: u64, start: Instant) -> Metrics {
+    let mut m = Metrics::default();
+    let mut latencies = Vec::new();
+    let (mut lines, mut lost, mut ooo, mut dropped) = (0u64, 0u64, 0u64, 0u64);
+    let mut last = start;
+    for r in all {
+        lines += r.lines;
+        lost += expected_each.saturating_sub(r.lines);
+        ooo += r.out_of_order;
+        dropped += u64::from(r.dropped);
+        if let Some(at) = r.last_at {
+            last = last.max(at);
+        }
+        latencies.extend(r.latencies_us);
+    }
+    latencies.sort_unstable();
+    let secs = last.duration_since(start).as_secs_f64();
+    m.deliveries_per_sec = (secs > 0.0).then(|| lines as f64 / secs);
+    m.lost = Some(lost);
+    m.out_of_order = Some(ooo);
+    m.dropped = Some(dropped);
+    m.p50_ms = percentile(&latencies, 0.50);
+    m.p99_ms = percentile(&latencies, 0.99);
+    m.max_ms = latencies.last().map(|&us| us as f64 / 1000.0);
+    m
+}
+
+fn spawn<T: Send + 'static>(name: String, f: impl FnOnce() -> T + Send + 'static) -> Result<thread::JoinHandle<T>, String> {
+    thread::Builder::new()
+        .name(name)
+        .stack_size(THREAD_STACK)
+        .spawn(f)
+        .map_err(|e| format!("cannot start a thread: {e}"))
+}
+
+/// `fanout NxM`: everyone sends M lines at once; everyone must get all others'.
+fn fanout(server: &ServerUnderTest, clients: usize, lines: usize) -> Result<Metrics, String> {
+    let joined = join_all(server.addr, clients)?;
+    eprintln!("  {clients} joined; sending");
+    let epoch = Instant::now();
+    let expected = ((clients - 1) * lines) as u64;
+    let barrier = Arc::new(Barrier::new(clients + 1));
+    let mut handles = Vec::new();
+    for (i, client) in joined.into_iter().enumerate() {
+        let barrier = Arc::clone(&barrier);
+        handles.push(spawn(format!("c{i}"), move || {
+            let mut writer = client.stream.try_clone().expect("clone a socket");
+            barrier.wait();
+            // Send on a helper thread so that this one reads at once: a
+            // client that only reads after sending would itself be a slow
+            // reader while its sends are blocked.
+            let sender = thread::Builder::new()
+                .stack_size(THREAD_STACK)
+                .spawn(move || {
+                    for seq in 0..lines {
+                        if writer.write_all(data_line(seq, epoch).as_bytes()).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .expect("start a sender thread");
+            let got = receive(client.stream, clients, expected, epoch);
+            let _ = sender.join();
+            got
+        })?);
+    }
+    barrier.wait();
+    let start = Instant::now();
+    let all: Vec<Received> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+    Ok(summarize(all, expected, start))
+}
+
+/// `latency N R`: steady traffic, R lines/s from each of N clients, for 5 s.
+fn latency(server: &ServerUnderTest, clients: usize, rate: u32) -> Result<Metrics, String> {
+    const SECONDS: u32 = 5;
+    let joined = join_all(server.addr, clients)?;
+    eprintln!("  {clients} joined; sending {rate} lines/s each for {SECONDS} s");
+    let epoch = Instant::now();
+    let rounds = (rate * SECONDS) as usize;
+    let expected = ((clients - 1) * rounds) as u64;
+    let mut writers = Vec::new();
+    let mut handles = Vec::new();
+    for (i, client) in joined.into_iter().enumerate() {
+        writers.push(client.stream.try_clone().map_err(|e| e.to_string())?);
+        handles.push(spawn(format!("c{i}"), move || {
+            receive(client.stream, clients, expected, epoch)
+        })?);
+    }
+    // One pacer sends every line at its planned time; client k's lines are
+    // spread evenly inside each round so the load is smooth.
+    let start = Instant::now();
+    let round = Duration::from_secs(1) / rate;
+    for seq in 0..rounds {
+        for (k, writer) in writers.iter_mut().enumerate() {
+            let at = start + round * seq as u32 + round * k as u32 / clients as u32;
+            if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                thread::sleep(wait);
+            }
+            writer
+                .write_all(data_line(seq, epoch).as_bytes())
+                .map_err(|e| format!("send: {e}"))?;
+        }
+    }
+    let all: Vec<Received> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+    Ok(summarize(all, expected, start))
+}
+
+/// One idle client as the pollers see it.
+struct Idle {
+    stream: TcpStream,
+    /// The start of a line whose end has not arrived yet.
+    partial: Vec<u8>,
+}
+
+/// The idle scenario's shared state: each poller owns one shard of clients.
+/// Counting lines over all clients, rather than per client, keeps the
+/// scenario correct whatever order the server puts the joins in.
+struct Shards {
+    shards: Vec<Mutex<Vec<Idle>>>,
+    stop: AtomicBool,
+    /// `* ... joined` notices received, by all clients together.
+    joins: AtomicU64,
+    /// Copies of the one broadcast line received.
+    hellos: AtomicU64,
+    /// When each poller last counted a line of either kind.
+    last_counted: Vec<Mutex<Option<Instant>>>,
+}
+
+/// The line client 0 sends to everyone in the second phase.
+const HELLO: &[u8] = b"hello, everyone";
+
+/// Reads whatever every client in `shard` has, counting join notices and
+/// copies of the broadcast line.
+fn poll_shard(shards: &Shards, shard: usize) {
+    let mut buf = vec![0u8; 64 * 1024];
+    while !shards.stop.load(Ordering::Relaxed) {
+        let mut any = false;
+        {
+            let mut clients = shards.shards[shard].lock().unwrap();
+            for client in clients.iter_mut() {
+                loop {
+                    let n = match client.stream.read(&mut buf) {
+                        Ok(0) => break, // closed: its notices stay missing
+                        Ok(n) => n,
+                        Err(_) => break, // WouldBlock: nothing more for now
+                    };
+                    any = true;
+                    client.partial.extend_from_slice(&buf[..n]);
+                    let (mut joins, mut hellos) = (0, 0);
+                    let mut start = 0;
+                    while let Some(end) = client.partial[start..].iter().position(|&b| b == b'\n') {
+                        let line = &client.partial[start..start + end];
+                        if line.ends_with(b" joined") {
+                            joins += 1;
+                        } else if line.ends_with(HELLO) {
+                            hellos += 1;
+                        }
+                        start += end + 1;
+                    }
+                    client.partial.drain(..start);
+                    if joins + hellos > 0 {
+                        shards.joins.fetch_add(joins, Ordering::Relaxed);
+                        shards.hellos.fetch_add(hellos, Ordering::Relaxed);
+                        *shards.last_counted[shard].lock().unwrap() = Some(Instant::now());
+                    }
+                }
+            }
+        }
+        if !any {
+            thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
+/// Waits until `counter` reaches `target`, or `limit` passes; then returns
+/// the last time any poller counted a line.
+fn wait_count(shards: &Shards, counter: &AtomicU64, target: u64, limit: Duration) -> Result<Instant, String> {
+    let deadline = Instant::now() + limit;
+    while counter.load(Ordering::Relaxed) < target {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "only {} of {target} lines arrived within {} s",
+                counter.load(Ordering::Relaxed),
+                limit.as_secs()
+            ));
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    let last = shards
+        .last_counted
+        .iter()
+        .filter_map(|at| *at.lock().unwrap())
+        .max();
+    last.ok_or_else(|| "no line was counted".to_string())
+}
+
+/// `idle N`: many quiet users. Memory per user, and one line to all.
+fn idle(server: &ServerUnderTest, clients: usize) -> Result<Metrics, String> {
+    let shards = Arc::new(Shards {
+        shards: (0..POLLERS).map(|_| Mutex::new(Vec::new())).collect(),
+        stop: AtomicBool::new(false),
+        joins: AtomicU64::new(0),
+        hellos: AtomicU64::new(0),
+        last_counted: (0..POLLERS).map(|_| Mutex::new(None)).collect(),
+    });
+    let pollers: Vec<_> = (0..POLLERS)
+        .map(|k| {
+            let shards = Arc::clone(&shards);
+            spawn(format!("poller{k}"), move || poll_shard(&shards, k))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut m = Metrics::default();
+    let result = (|| {
+        // Join one after another without waiting for each welcome: the
+        // pollers read the answers. Every join is told to everyone already
+        // there: N(N-1)/2 notices in all.
+        let start = Instant::now();
+        let mut sender = None;
+        for i in 0..clients {
+            let stream = TcpStream::connect(server.addr).map_err(|e| format!("connect {i}: {e}"))?;
+            stream.set_nodelay(true).map_err(|e| e.to_string())?;
+            (&stream)
+                .write_all(format!("c{i}\n").as_bytes())
+                .map_err(|e| format!("send name {i}: {e}"))?;
+            if i == 0 {
+                sender = Some(stream.try_clone().map_err(|e| e.to_string())?);
+            }
+            stream.set_nonblocking(true).map_err(|e| e.to_string())?;
+            let idle = Idle {
+                stream,
+                partial: Vec::new(),
+            };
+            shards.shards[i % POLLERS].lock().unwrap().push(idle);
+            if (i + 1) % 1000 == 0 {
+                eprintln!("  {} connected", i + 1);
+            }
+        }
+        let notices = (clients * (clients - 1) / 2) as u64;
+        let last = wait_count(&shards, &shards.joins, notices, Duration::from_secs(120))?;
+        m.joins_seconds = Some(last.duration_since(start).as_secs_f64());
+        eprintln!("  all joined and told in {:.2} s; idling", m.joins_seconds.unwrap_or(0.0));
+
+        // Idle: let the server settle, then read its memory and threads.
+        thread::sleep(Duration::from_secs(1));
+        m.idle_rss_kib = server.status_kib("VmRSS:");
+        m.idle_threads = server.status_kib("Threads:");
+        if let (Some(idle), Some(base)) = (m.idle_rss_kib, server.start_rss_kib) {
+            m.idle_kib_per_client = Some(idle.saturating_sub(base) as f64 / clients as f64);
+        }
+
+        // One line from client 0 must reach the other N-1.
+        let mut sender = sender.ok_or("no clients")?;
+        let sent_at = Instant::now();
+        sender
+            .write_all(&[HELLO, b"\n"].concat())
+            .map_err(|e| format!("send the line: {e}"))?;
+        let others = (clients - 1) as u64;
+        let last = wait_count(&shards, &shards.hellos, others, Duration::from_secs(30))?;
+        m.one_line_ms = Some(last.duration_since(sent_at).as_secs_f64() * 1000.0);
+        Ok(())
+    })();
+    shards.stop.store(true, Ordering::Relaxed);
+    for p in pollers {
+        let _ = p.join();
+    }
+    result.map(|()| m)
+}
+
+fn fmt_opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or("-".into(), |v| v.to_string())
+}
+
+/// The table's columns: a heading and how to show a row's figure.
+fn columns() -> Vec<(&'static str, fn(&Metrics) -> String)> {
+    vec![
+        ("deliv/s", |m| fmt_opt(m.deliveries_per_sec.map(|v| format!("{v:.0}")))),
+        ("lost", |m| fmt_opt(m.lost)),
+        ("ooo", |m| fmt_opt(m.out_of_order)),
+        ("dropped", |m| fmt_opt(m.dropped)),
+        ("p50 ms", |m| fmt_opt(m.p50_ms.map(|v| format!("{v:.3}")))),
+        ("p99 ms", |m| fmt_opt(m.p99_ms.map(|v| format!("{v:.3}")))),
+        ("max ms", |m| fmt_opt(m.max_ms.map(|v| format!("{v:.3}")))),
+        ("cpu s", |m| fmt_opt(m.cpu_seconds.map(|v| format!("{v:.2}")))),
+        ("peak MiB", |m| fmt_opt(m.peak_rss_kib.map(|v| format!("{:.1}", v as f64 / 1024.0)))),
+        ("idle KiB/cl", |m| fmt_opt(m.idle_kib_per_client.map(|v| format!("{v:.1}")))),
+        ("threads", |m| fmt_opt(m.idle_threads)),
+        ("joins s", |m| fmt_opt(m.joins_seconds.map(|v| format!("{v:.2}")))),
+        ("1 line ms", |m| fmt_opt(m.one_line_ms.map(|v| format!("{v:.1}")))),
+    ]
+}
+
+fn print_table(rows: &[(String, String, Metrics)]) {
+    let cols = columns();
+    let mut table: Vec<Vec<String>> = vec![
+        ["scenario", "server"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(cols.iter().map(|(h, _)| h.to_string()))
+            .collect(),
+    ];
+    for (scenario, server, m) in rows {
+        let mut row = vec![scenario.clone(), server.clone()];
+        row.extend(cols.iter().map(|(_, f)| f(m)));
+        table.push(row);
+    }
+    let widths: Vec<usize> = (0..table[0].len())
+        .map(|c| table.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    for row in &table {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c < 2 {
+                let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
+            } else {
+                let _ = write!(line, "{cell:>w$}  ", w = widths[c]);
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}
+
+fn to_json(rows: &[(String, String, Metrics)]) -> String {
+    let num = |v: Option<f64>| v.map_or("null".into(), |v| format!("{v}"));
+    let int = |v: Option<u64>| v.map_or("null".into(), |v| v.to_string());
+    let mut out = String::from("[\n");
+    for (i, (scenario, server, m)) in rows.iter().enumerate() {
+        let mut fields = BTreeMap::new();
+        fields.insert("deliveries_per_sec", num(m.deliveries_per_sec));
+        fields.insert("lost", int(m.lost));
+        fields.insert("out_of_order", int(m.out_of_order));
+        fields.insert("dropped", int(m.dropped));
+        fields.insert("p50_ms", num(m.p50_ms));
+        fields.insert("p99_ms", num(m.p99_ms));
+        fields.insert("max_ms", num(m.max_ms));
+        fields.insert("cpu_seconds", num(m.cpu_seconds));
+        fields.insert("peak_rss_kib", int(m.peak_rss_kib));
+        fields.insert("idle_rss_kib", int(m.idle_rss_kib));
+        fields.insert("idle_kib_per_client", num(m.idle_kib_per_client));
+        fields.insert("idle_threads", int(m.idle_threads));
+        fields.insert("joins_seconds", num(m.joins_seconds));
+        fields.insert("one_line_ms", num(m.one_line_ms));
+        let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+        let _ = write!(
+            out,
+            "  {{\"scenario\": {scenario:?}, \"server\": {server:?}, {}}}{}\n",
+            body.join(", "),
+            if i + 1 < rows.len() { "," } else { "" }
+        );
+    }
+    out.push_str("]\n");
+    out
+}
