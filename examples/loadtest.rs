@@ -146,16 +146,28 @@ fn run() -> Result<(), String> {
     }
     if scenarios.is_empty() {
         scenarios = vec![
-            Scenario::Fanout { clients: 100, lines: 100 },
-            Scenario::Fanout { clients: 1000, lines: 10 },
-            Scenario::Latency { clients: 100, rate: 10 },
+            Scenario::Fanout {
+                clients: 100,
+                lines: 100,
+            },
+            Scenario::Fanout {
+                clients: 1000,
+                lines: 10,
+            },
+            Scenario::Latency {
+                clients: 100,
+                rate: 10,
+            },
             Scenario::Idle { clients: 1000 },
         ];
     }
     if targets.is_empty() {
         targets.push(Target::Command("chatroom".into()));
     }
-    if targets.iter().any(|t| matches!(t, Target::Command(c) if c == "chatroom")) {
+    if targets
+        .iter()
+        .any(|t| matches!(t, Target::Command(c) if c == "chatroom"))
+    {
         build_chatroom()?;
     }
 
@@ -164,13 +176,22 @@ fn run() -> Result<(), String> {
         for target in &targets {
             eprintln!("== {} on {}", scenario.label(), target.label());
             let server = ServerUnderTest::start(target)?;
-            let metrics = match scenario {
+            let result = match scenario {
                 Scenario::Fanout { clients, lines } => fanout(&server, *clients, *lines),
                 Scenario::Latency { clients, rate } => latency(&server, *clients, *rate),
                 Scenario::Idle { clients } => idle(&server, *clients),
-            }
-            .map_err(|e| format!("{} on {}: {e}", scenario.label(), target.label()))?;
-            let mut metrics = metrics;
+            };
+            // A server that fails a scenario still gets its row, with the
+            // figures measured up to the failure and the reason.
+            let mut metrics = match result {
+                Ok(metrics) => metrics,
+                Err(failure) => {
+                    let (mut partial, why) = *failure;
+                    eprintln!("  failed: {why}");
+                    partial.note = Some(why);
+                    partial
+                }
+            };
             metrics.cpu_seconds = server.cpu_seconds();
             metrics.peak_rss_kib = server.status_kib("VmHWM:");
             rows.push((scenario.label(), target.label(), metrics));
@@ -225,7 +246,9 @@ impl ServerUnderTest {
                     .map(|p| p.join("chatroom"))
                     .ok_or("cannot locate target/release/chatroom")?;
                 let mut c = Command::new(bin);
+                // No flood control: the benchmark measures the server, not the limit.
                 c.args(["server", "--port", "0", "--max-clients", "100000"]);
+                c.args(["--max-line-rate", "0"]);
                 c
             }
             Target::Command(cmd) => {
@@ -313,6 +336,17 @@ struct Metrics {
     idle_threads: Option<u64>,
     joins_seconds: Option<f64>,
     one_line_ms: Option<f64>,
+    /// Why the scenario could not finish, if it could not.
+    note: Option<String>,
+}
+
+/// A scenario's outcome: its figures, or those measured before it failed
+/// together with why it failed.
+type Outcome = Result<Metrics, Box<(Metrics, String)>>;
+
+/// Fails a scenario that measured nothing yet.
+fn failed(why: String) -> Box<(Metrics, String)> {
+    Box::new((Metrics::default(), why))
 }
 
 /// A benchmark client, joined with a blocking socket.
@@ -324,7 +358,9 @@ struct Client {
 fn join(addr: SocketAddr, name: &str) -> Result<Client, String> {
     let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(STALL_LIMIT)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(STALL_LIMIT))
+        .map_err(|e| e.to_string())?;
     stream
         .write_all(format!("{name}\n").as_bytes())
         .map_err(|e| format!("send name: {e}"))?;
@@ -462,7 +498,10 @@ fn summarize(all: Vec<Received>, expected_each: u64, start: Instant) -> Metrics 
     m
 }
 
-fn spawn<T: Send + 'static>(name: String, f: impl FnOnce() -> T + Send + 'static) -> Result<thread::JoinHandle<T>, String> {
+fn spawn<T: Send + 'static>(
+    name: String,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<thread::JoinHandle<T>, String> {
     thread::Builder::new()
         .name(name)
         .stack_size(THREAD_STACK)
@@ -471,8 +510,8 @@ fn spawn<T: Send + 'static>(name: String, f: impl FnOnce() -> T + Send + 'static
 }
 
 /// `fanout NxM`: everyone sends M lines at once; everyone must get all others'.
-fn fanout(server: &ServerUnderTest, clients: usize, lines: usize) -> Result<Metrics, String> {
-    let joined = join_all(server.addr, clients)?;
+fn fanout(server: &ServerUnderTest, clients: usize, lines: usize) -> Outcome {
+    let joined = join_all(server.addr, clients).map_err(failed)?;
     eprintln!("  {clients} joined; sending");
     let epoch = Instant::now();
     let expected = ((clients - 1) * lines) as u64;
@@ -480,26 +519,29 @@ fn fanout(server: &ServerUnderTest, clients: usize, lines: usize) -> Result<Metr
     let mut handles = Vec::new();
     for (i, client) in joined.into_iter().enumerate() {
         let barrier = Arc::clone(&barrier);
-        handles.push(spawn(format!("c{i}"), move || {
-            let mut writer = client.stream.try_clone().expect("clone a socket");
-            barrier.wait();
-            // Send on a helper thread so that this one reads at once: a
-            // client that only reads after sending would itself be a slow
-            // reader while its sends are blocked.
-            let sender = thread::Builder::new()
-                .stack_size(THREAD_STACK)
-                .spawn(move || {
-                    for seq in 0..lines {
-                        if writer.write_all(data_line(seq, epoch).as_bytes()).is_err() {
-                            break;
+        handles.push(
+            spawn(format!("c{i}"), move || {
+                let mut writer = client.stream.try_clone().expect("clone a socket");
+                barrier.wait();
+                // Send on a helper thread so that this one reads at once: a
+                // client that only reads after sending would itself be a slow
+                // reader while its sends are blocked.
+                let sender = thread::Builder::new()
+                    .stack_size(THREAD_STACK)
+                    .spawn(move || {
+                        for seq in 0..lines {
+                            if writer.write_all(data_line(seq, epoch).as_bytes()).is_err() {
+                                break;
+                            }
                         }
-                    }
-                })
-                .expect("start a sender thread");
-            let got = receive(client.stream, clients, expected, epoch);
-            let _ = sender.join();
-            got
-        })?);
+                    })
+                    .expect("start a sender thread");
+                let got = receive(client.stream, clients, expected, epoch);
+                let _ = sender.join();
+                got
+            })
+            .map_err(failed)?,
+        );
     }
     barrier.wait();
     let start = Instant::now();
@@ -508,9 +550,9 @@ fn fanout(server: &ServerUnderTest, clients: usize, lines: usize) -> Result<Metr
 }
 
 /// `latency N R`: steady traffic, R lines/s from each of N clients, for 5 s.
-fn latency(server: &ServerUnderTest, clients: usize, rate: u32) -> Result<Metrics, String> {
+fn latency(server: &ServerUnderTest, clients: usize, rate: u32) -> Outcome {
     const SECONDS: u32 = 5;
-    let joined = join_all(server.addr, clients)?;
+    let joined = join_all(server.addr, clients).map_err(failed)?;
     eprintln!("  {clients} joined; sending {rate} lines/s each for {SECONDS} s");
     let epoch = Instant::now();
     let rounds = (rate * SECONDS) as usize;
@@ -518,10 +560,18 @@ fn latency(server: &ServerUnderTest, clients: usize, rate: u32) -> Result<Metric
     let mut writers = Vec::new();
     let mut handles = Vec::new();
     for (i, client) in joined.into_iter().enumerate() {
-        writers.push(client.stream.try_clone().map_err(|e| e.to_string())?);
-        handles.push(spawn(format!("c{i}"), move || {
-            receive(client.stream, clients, expected, epoch)
-        })?);
+        writers.push(
+            client
+                .stream
+                .try_clone()
+                .map_err(|e| failed(e.to_string()))?,
+        );
+        handles.push(
+            spawn(format!("c{i}"), move || {
+                receive(client.stream, clients, expected, epoch)
+            })
+            .map_err(failed)?,
+        );
     }
     // One pacer sends every line at its planned time; client k's lines are
     // spread evenly inside each round so the load is smooth.
@@ -535,7 +585,7 @@ fn latency(server: &ServerUnderTest, clients: usize, rate: u32) -> Result<Metric
             }
             writer
                 .write_all(data_line(seq, epoch).as_bytes())
-                .map_err(|e| format!("send: {e}"))?;
+                .map_err(|e| failed(format!("send: {e}")))?;
         }
     }
     let all: Vec<Received> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
@@ -611,7 +661,12 @@ fn poll_shard(shards: &Shards, shard: usize) {
 
 /// Waits until `counter` reaches `target`, or `limit` passes; then returns
 /// the last time any poller counted a line.
-fn wait_count(shards: &Shards, counter: &AtomicU64, target: u64, limit: Duration) -> Result<Instant, String> {
+fn wait_count(
+    shards: &Shards,
+    counter: &AtomicU64,
+    target: u64,
+    limit: Duration,
+) -> Result<Instant, String> {
     let deadline = Instant::now() + limit;
     while counter.load(Ordering::Relaxed) < target {
         if Instant::now() > deadline {
@@ -632,7 +687,7 @@ fn wait_count(shards: &Shards, counter: &AtomicU64, target: u64, limit: Duration
 }
 
 /// `idle N`: many quiet users. Memory per user, and one line to all.
-fn idle(server: &ServerUnderTest, clients: usize) -> Result<Metrics, String> {
+fn idle(server: &ServerUnderTest, clients: usize) -> Outcome {
     let shards = Arc::new(Shards {
         shards: (0..POLLERS).map(|_| Mutex::new(Vec::new())).collect(),
         stop: AtomicBool::new(false),
@@ -645,7 +700,8 @@ fn idle(server: &ServerUnderTest, clients: usize) -> Result<Metrics, String> {
             let shards = Arc::clone(&shards);
             spawn(format!("poller{k}"), move || poll_shard(&shards, k))
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, _>>()
+        .map_err(failed)?;
     let mut m = Metrics::default();
     let result = (|| {
         // Join one after another without waiting for each welcome: the
@@ -654,7 +710,8 @@ fn idle(server: &ServerUnderTest, clients: usize) -> Result<Metrics, String> {
         let start = Instant::now();
         let mut sender = None;
         for i in 0..clients {
-            let stream = TcpStream::connect(server.addr).map_err(|e| format!("connect {i}: {e}"))?;
+            let stream =
+                TcpStream::connect(server.addr).map_err(|e| format!("connect {i}: {e}"))?;
             stream.set_nodelay(true).map_err(|e| e.to_string())?;
             (&stream)
                 .write_all(format!("c{i}\n").as_bytes())
@@ -675,7 +732,10 @@ fn idle(server: &ServerUnderTest, clients: usize) -> Result<Metrics, String> {
         let notices = (clients * (clients - 1) / 2) as u64;
         let last = wait_count(&shards, &shards.joins, notices, Duration::from_secs(120))?;
         m.joins_seconds = Some(last.duration_since(start).as_secs_f64());
-        eprintln!("  all joined and told in {:.2} s; idling", m.joins_seconds.unwrap_or(0.0));
+        eprintln!(
+            "  all joined and told in {:.2} s; idling",
+            m.joins_seconds.unwrap_or(0.0)
+        );
 
         // Idle: let the server settle, then read its memory and threads.
         thread::sleep(Duration::from_secs(1));
@@ -700,7 +760,10 @@ fn idle(server: &ServerUnderTest, clients: usize) -> Result<Metrics, String> {
     for p in pollers {
         let _ = p.join();
     }
-    result.map(|()| m)
+    match result {
+        Ok(()) => Ok(m),
+        Err(why) => Err(Box::new((m, why))),
+    }
 }
 
 fn fmt_opt<T: std::fmt::Display>(v: Option<T>) -> String {
@@ -708,21 +771,37 @@ fn fmt_opt<T: std::fmt::Display>(v: Option<T>) -> String {
 }
 
 /// The table's columns: a heading and how to show a row's figure.
-fn columns() -> Vec<(&'static str, fn(&Metrics) -> String)> {
+/// A column of the table: its heading, and how to show a row's figure.
+type Column = (&'static str, fn(&Metrics) -> String);
+
+fn columns() -> Vec<Column> {
     vec![
-        ("deliv/s", |m| fmt_opt(m.deliveries_per_sec.map(|v| format!("{v:.0}")))),
+        ("deliv/s", |m| {
+            fmt_opt(m.deliveries_per_sec.map(|v| format!("{v:.0}")))
+        }),
         ("lost", |m| fmt_opt(m.lost)),
         ("ooo", |m| fmt_opt(m.out_of_order)),
         ("dropped", |m| fmt_opt(m.dropped)),
         ("p50 ms", |m| fmt_opt(m.p50_ms.map(|v| format!("{v:.3}")))),
         ("p99 ms", |m| fmt_opt(m.p99_ms.map(|v| format!("{v:.3}")))),
         ("max ms", |m| fmt_opt(m.max_ms.map(|v| format!("{v:.3}")))),
-        ("cpu s", |m| fmt_opt(m.cpu_seconds.map(|v| format!("{v:.2}")))),
-        ("peak MiB", |m| fmt_opt(m.peak_rss_kib.map(|v| format!("{:.1}", v as f64 / 1024.0)))),
-        ("idle KiB/cl", |m| fmt_opt(m.idle_kib_per_client.map(|v| format!("{v:.1}")))),
+        ("cpu s", |m| {
+            fmt_opt(m.cpu_seconds.map(|v| format!("{v:.2}")))
+        }),
+        ("peak MiB", |m| {
+            fmt_opt(m.peak_rss_kib.map(|v| format!("{:.1}", v as f64 / 1024.0)))
+        }),
+        ("idle KiB/cl", |m| {
+            fmt_opt(m.idle_kib_per_client.map(|v| format!("{v:.1}")))
+        }),
         ("threads", |m| fmt_opt(m.idle_threads)),
-        ("joins s", |m| fmt_opt(m.joins_seconds.map(|v| format!("{v:.2}")))),
-        ("1 line ms", |m| fmt_opt(m.one_line_ms.map(|v| format!("{v:.1}")))),
+        ("joins s", |m| {
+            fmt_opt(m.joins_seconds.map(|v| format!("{v:.2}")))
+        }),
+        ("1 line ms", |m| {
+            fmt_opt(m.one_line_ms.map(|v| format!("{v:.1}")))
+        }),
+        ("note", |m| m.note.clone().unwrap_or_default()),
     ]
 }
 
@@ -746,7 +825,7 @@ fn print_table(rows: &[(String, String, Metrics)]) {
     for row in &table {
         let mut line = String::new();
         for (c, cell) in row.iter().enumerate() {
-            if c < 2 {
+            if c < 2 || c + 1 == row.len() {
                 let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
             } else {
                 let _ = write!(line, "{cell:>w$}  ", w = widths[c]);
@@ -776,10 +855,17 @@ fn to_json(rows: &[(String, String, Metrics)]) -> String {
         fields.insert("idle_threads", int(m.idle_threads));
         fields.insert("joins_seconds", num(m.joins_seconds));
         fields.insert("one_line_ms", num(m.one_line_ms));
-        let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
-        let _ = write!(
+        fields.insert(
+            "note",
+            m.note.as_ref().map_or("null".into(), |n| format!("{n:?}")),
+        );
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("\"{k}\": {v}"))
+            .collect();
+        let _ = writeln!(
             out,
-            "  {{\"scenario\": {scenario:?}, \"server\": {server:?}, {}}}{}\n",
+            "  {{\"scenario\": {scenario:?}, \"server\": {server:?}, {}}}{}",
             body.join(", "),
             if i + 1 < rows.len() { "," } else { "" }
         );

@@ -14,8 +14,9 @@
 //! main thread send `/quit` and wait for the printer, which ends when the
 //! server closes the connection. The server going away ends the printer
 //! first; the main thread is then stuck in a read of the keyboard that
-//! nothing can interrupt, so the printer ends the whole process itself
-//! (report §5: "shows the error and closes the connection").
+//! nothing can interrupt, so the printer ends the whole process itself:
+//! exit 1 with the error (report §5: "shows the error and closes the
+//! connection"), or exit 0 if the server said it was shutting down.
 //!
 //! Not here: terminal tricks (raw mode, keeping the line being typed apart
 //! from incoming lines). Incoming text can land in the middle of what you are
@@ -171,10 +172,18 @@ pub fn run(config: Config) -> Result<(), String> {
 
 /// The printer: every line from the server, cleaned, to the screen.
 fn print_incoming(mut server: BufReader<TcpStream>, quitting: &AtomicBool, server_name: &str) {
+    // The teacher stopping the server is an ending, not an error.
+    let shutting_down = protocol::shutting_down();
+    let mut told_shutdown = false;
     loop {
         match receive(&mut server) {
-            Ok(line) => say(&line),
+            Ok(line) => {
+                told_shutdown = line == shutting_down.trim_end();
+                say(&line);
+            }
             Err(_) if quitting.load(Ordering::SeqCst) => return,
+            // As below, the main thread cannot be woken: end here, exit 0.
+            Err(_) if told_shutdown => process::exit(0),
             Err(e) => {
                 eprintln!("error: connection to {server_name} lost: {e}");
                 // The main thread is blocked reading the keyboard and cannot

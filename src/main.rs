@@ -26,6 +26,7 @@ chatroom: a client-server chat for a classroom
 
 Usage:
   chatroom server [--host HOST] [--port PORT] [--max-clients N] [--name-timeout SECS]
+                  [--max-line-rate N]
   chatroom client [--host HOST] [--port PORT] [--name NAME]
   chatroom --help | --version
 
@@ -34,6 +35,7 @@ Start one server, then one client per person. 'chatroom server --help' and
 
 const SERVER_USAGE: &str = "\
 Usage: chatroom server [--host HOST] [--port PORT] [--max-clients N] [--name-timeout SECS]
+                       [--max-line-rate N]
 
 Runs the chat server: one shared room for everyone who connects.
 
@@ -43,9 +45,21 @@ Options:
   --port PORT          TCP port to listen on; 0 picks a free one [default: 1918]
   --max-clients N      connections held at once [default: 1000]
   --name-timeout SECS  time a new connection has to choose a name [default: 30]
+  --max-line-rate N    lines per second each user may send; faster senders
+                       are slowed down, never cut off (bursts of 100 pass at
+                       once); 0 = no limit [default: 20]
 
 The first line on stdout is 'listening on IP:PORT'. Connections, names and
-departures are logged on stderr, one line each.";
+departures are logged on stderr, one line each.
+
+The server's terminal is the teacher's console. Type:
+  /say TEXT            everyone sees '* [server] TEXT'
+  /who                 list who is online
+  /kick NAME [REASON]  disconnect NAME, telling them why
+  /quit                tell everyone, close every connection, exit
+  /help                this list
+Without a terminal (stdin closed, as under nohup or a service manager) the
+console is off and the server simply runs.";
 
 const CLIENT_USAGE: &str = "\
 Usage: chatroom client [--host HOST] [--port PORT] [--name NAME]
@@ -115,7 +129,13 @@ fn parse(args: &[String]) -> Result<Mode, Exit> {
             let mut flags = Flags::parse(
                 &args[1..],
                 SERVER_USAGE,
-                &["--host", "--port", "--max-clients", "--name-timeout"],
+                &[
+                    "--host",
+                    "--port",
+                    "--max-clients",
+                    "--name-timeout",
+                    "--max-line-rate",
+                ],
             )?;
             let max_clients = flags.value("--max-clients", "a whole number from 1 up")?;
             if max_clients == Some(0) {
@@ -133,6 +153,12 @@ fn parse(args: &[String]) -> Result<Mode, Exit> {
                     .unwrap_or(1918),
                 max_clients: max_clients.unwrap_or(1000),
                 name_timeout: Duration::from_secs(name_timeout.unwrap_or(30)),
+                max_line_rate: flags
+                    .value(
+                        "--max-line-rate",
+                        "a whole number of lines per second (0: no limit)",
+                    )?
+                    .unwrap_or(20),
             }))
         }
         "client" => {

@@ -19,6 +19,7 @@
 //!   chat: `NAME: TEXT` and `NAME (private): TEXT`.
 
 use std::io::{self, BufRead};
+use std::time::{Duration, Instant};
 
 /// The longest line a user may send, in bytes, not counting the `\n` (or
 /// `\r\n`) that ends it. A chat line is a sentence, not a file: 1 KiB is
@@ -111,17 +112,43 @@ pub fn read_line_limited<R: BufRead>(
 /// `char::is_control` matches) are removed: among them is ESC, which starts
 /// the escape sequences that move the cursor, change colours, clear the screen
 /// or retitle the window. A tab becomes a space instead, because people do
-/// paste text with tabs in it and mean a gap.
+/// paste text with tabs in it and mean a gap. The invisible characters of
+/// [`is_invisible`] are removed too.
 pub fn sanitize(text: &str) -> String {
     let cleaned: String = text
         .chars()
         .filter_map(|c| match c {
             '\t' => Some(' '),
-            c if c.is_control() => None,
+            c if c.is_control() || is_invisible(c) => None,
             c => Some(c),
         })
         .collect();
     cleaned.trim().to_string()
+}
+
+/// Invisible characters that change how *other* text looks: removed, so that
+/// what you read is what was sent.
+///
+/// | characters | what they do |
+/// |---|---|
+/// | U+061C, U+200E, U+200F | bidi marks: make neutral characters run left or right |
+/// | U+202A to U+202E | bidi embeddings and overrides: U+202E shows `txt.exe` as `exe.txt` |
+/// | U+2066 to U+2069 | bidi isolates: the same tricks, newer |
+/// | U+200B to U+200D, U+2060, U+FEFF | zero-width characters: hide text, split words so filters miss them |
+///
+/// Left in on purpose: letters from other scripts that look like Latin ones
+/// (Cyrillic `а` for Latin `a`). They are real text that a class writing in
+/// Russian needs; see the README's "What this leaves out".
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 /// Why a name was refused. Each is answered with `! ` and the user tries again.
@@ -181,6 +208,14 @@ pub enum Command {
     Refused(String),
 }
 
+/// Splits a command line into its first word and the (trimmed) rest.
+fn split_word(line: &str) -> (&str, &str) {
+    match line.split_once(' ') {
+        Some((word, rest)) => (word, rest.trim()),
+        None => (line, ""),
+    }
+}
+
 /// Understands one sanitised line from a joined user. `None` for an empty
 /// line, which is ignored (pressing Enter on nothing sends nothing).
 pub fn parse_command(line: &str) -> Option<Command> {
@@ -190,10 +225,7 @@ pub fn parse_command(line: &str) -> Option<Command> {
     let Some(rest) = line.strip_prefix('/') else {
         return Some(Command::Say(line.to_string()));
     };
-    let (word, args) = match rest.split_once(' ') {
-        Some((word, args)) => (word, args.trim()),
-        None => (rest, ""),
-    };
+    let (word, args) = split_word(rest);
     Some(match word {
         "who" => Command::Who,
         "quit" => Command::Quit,
@@ -335,6 +367,123 @@ pub fn line_too_long() -> String {
     ))
 }
 
+/// Everyone's last line when the teacher stops the server. The client knows
+/// it, and ends quietly (exit 0) instead of reporting a lost connection.
+pub fn shutting_down() -> String {
+    notice("server is shutting down")
+}
+
+/// `* [server] TEXT`: the teacher speaking from the server's console.
+pub fn from_server(text: &str) -> String {
+    notice(&format!("[server] {text}"))
+}
+
+/// What a user removed with `/kick` is told before the connection closes.
+pub fn removed(reason: &str) -> String {
+    error(&format!("you were removed by the server: {reason}"))
+}
+
+/// A line typed on the server's console by the teacher.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConsoleCommand {
+    /// `/say TEXT`: a notice to everyone.
+    Say(String),
+    /// `/who`: the online list, printed on the console.
+    Who,
+    /// `/kick NAME [REASON]`: remove a user.
+    Kick { name: String, reason: String },
+    /// `/quit`: tell everyone, close every connection, exit.
+    Quit,
+    /// `/help`: the console's commands.
+    Help,
+    /// Anything else; the `String` is the error to print.
+    Refused(String),
+}
+
+/// Understands one sanitised line typed on the server's console. `None` for
+/// an empty line.
+pub fn parse_console(line: &str) -> Option<ConsoleCommand> {
+    if line.is_empty() {
+        return None;
+    }
+    let (word, args) = split_word(line);
+    Some(match word {
+        "/say" if !args.is_empty() => ConsoleCommand::Say(args.to_string()),
+        "/say" => ConsoleCommand::Refused(error("usage: /say TEXT")),
+        "/who" => ConsoleCommand::Who,
+        "/kick" if !args.is_empty() => {
+            let (name, reason) = args.split_once(' ').unwrap_or((args, ""));
+            let reason = match reason.trim() {
+                "" => "no reason given",
+                reason => reason,
+            };
+            ConsoleCommand::Kick {
+                name: name.to_string(),
+                reason: reason.to_string(),
+            }
+        }
+        "/kick" => ConsoleCommand::Refused(error("usage: /kick NAME [REASON]")),
+        "/quit" => ConsoleCommand::Quit,
+        "/help" => ConsoleCommand::Help,
+        _ => ConsoleCommand::Refused(error(&format!(
+            "unknown console command {word} (type /help for the list)"
+        ))),
+    })
+}
+
+/// The lines that answer `/help` on the server's console.
+pub fn console_help() -> String {
+    [
+        notice("console commands:"),
+        notice("  /say TEXT            tell everyone, as * [server] TEXT"),
+        notice("  /who                 list who is online"),
+        notice("  /kick NAME [REASON]  disconnect NAME"),
+        notice("  /quit                tell everyone, close every connection, stop"),
+        notice("  /help                this list"),
+    ]
+    .concat()
+}
+
+/// A token bucket: the pace a user may send at (flood control).
+///
+/// It holds up to `burst` tokens and gains `per_second` of them each second;
+/// every line takes one. A person typing never empties it, a pasted block of
+/// up to `burst` lines goes through at once, and a program sending in a loop
+/// is held to `per_second` lines a second. Pure arithmetic on the instants
+/// it is given, so it is tested without waiting.
+pub struct TokenBucket {
+    per_second: f64,
+    burst: f64,
+    /// Below zero when lines were let through on credit: the debt is the wait.
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(per_second: u32, burst: u32, now: Instant) -> TokenBucket {
+        TokenBucket {
+            per_second: f64::from(per_second),
+            burst: f64::from(burst),
+            tokens: f64::from(burst),
+            last: now,
+        }
+    }
+
+    /// Takes a token for one line; returns how long to wait before reading
+    /// the next (zero while tokens remain).
+    pub fn take(&mut self, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst) - 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.per_second)
+        }
+    }
+}
+
 /// The lines that answer `/help`.
 pub fn help() -> String {
     [
@@ -450,6 +599,45 @@ mod tests {
     #[test]
     fn delete_and_c1_control_characters_are_removed() {
         assert_eq!(sanitize("a\u{7f}b\u{80}c\u{9b}d\u{9f}e"), "abcde");
+    }
+
+    /// The invisible characters of `is_invisible`, each on its own.
+    const INVISIBLE: [char; 16] = [
+        '\u{061C}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{202A}',
+        '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2060}', '\u{2066}', '\u{2067}',
+        '\u{2068}', '\u{2069}',
+    ];
+
+    #[test]
+    fn each_bidi_and_zero_width_character_is_removed() {
+        for c in INVISIBLE.into_iter().chain(['\u{FEFF}']) {
+            assert_eq!(sanitize(&format!("a{c}b")), "ab", "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn right_to_left_override_cannot_reverse_a_file_name() {
+        assert_eq!(sanitize("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+    }
+
+    #[test]
+    fn visible_neighbours_of_invisible_ranges_are_kept() {
+        // Just outside the ranges: real characters that must survive.
+        for c in [
+            '\u{061B}', '\u{2010}', '\u{2029}', '\u{202F}', '\u{2065}', '\u{206A}',
+        ] {
+            assert_eq!(
+                sanitize(&format!("a{c}b")).chars().count(),
+                3,
+                "U+{:04X}",
+                c as u32
+            );
+        }
+    }
+
+    #[test]
+    fn right_to_left_text_itself_is_kept() {
+        assert_eq!(sanitize("שלום مرحبا"), "שלום مرحبا");
     }
 
     #[test]
@@ -575,6 +763,92 @@ mod tests {
             welcome("bo", ["al", "bo"].into_iter()),
             "* welcome bo; online (2): al, bo (type /help for commands)\n"
         );
+    }
+
+    #[test]
+    fn console_commands_are_recognised() {
+        assert_eq!(
+            parse_console("/say hi all"),
+            Some(ConsoleCommand::Say("hi all".into()))
+        );
+        assert_eq!(parse_console("/who"), Some(ConsoleCommand::Who));
+        assert_eq!(parse_console("/quit"), Some(ConsoleCommand::Quit));
+        assert_eq!(parse_console("/help"), Some(ConsoleCommand::Help));
+        assert_eq!(parse_console(""), None);
+    }
+
+    #[test]
+    fn kick_takes_a_name_and_an_optional_reason() {
+        let kick = |name: &str, reason: &str| {
+            Some(ConsoleCommand::Kick {
+                name: name.into(),
+                reason: reason.into(),
+            })
+        };
+        assert_eq!(
+            parse_console("/kick bob spamming the room"),
+            kick("bob", "spamming the room")
+        );
+        assert_eq!(parse_console("/kick bob"), kick("bob", "no reason given"));
+    }
+
+    #[test]
+    fn console_errors_are_refused_lines() {
+        let refused = |text: &str| Some(ConsoleCommand::Refused(text.into()));
+        assert_eq!(
+            parse_console("/kick"),
+            refused("! usage: /kick NAME [REASON]\n")
+        );
+        assert_eq!(parse_console("/say"), refused("! usage: /say TEXT\n"));
+        assert_eq!(
+            parse_console("hello"),
+            refused("! unknown console command hello (type /help for the list)\n")
+        );
+    }
+
+    #[test]
+    fn bucket_lets_a_burst_through_at_once() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(20, 100, t0);
+        for _ in 0..100 {
+            assert_eq!(bucket.take(t0), Duration::ZERO);
+        }
+        // The 101st line, at the same instant, waits one token's time: 1/20 s.
+        assert_eq!(bucket.take(t0), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn bucket_holds_a_flood_to_the_rate() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(20, 100, t0);
+        for _ in 0..100 {
+            bucket.take(t0);
+        }
+        // A sender that waits as told gets exactly 20 lines a second.
+        let mut now = t0;
+        for _ in 0..40 {
+            now += bucket.take(now);
+        }
+        let waited = now - t0;
+        assert!(
+            waited >= Duration::from_millis(1999) && waited <= Duration::from_millis(2001),
+            "{waited:?}"
+        );
+    }
+
+    #[test]
+    fn bucket_refills_with_time_but_not_past_the_burst() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(20, 100, t0);
+        for _ in 0..100 {
+            bucket.take(t0);
+        }
+        // An hour later it holds 100 tokens again, not 72,000.
+        let later = t0 + Duration::from_secs(3600);
+        for _ in 0..100 {
+            assert_eq!(bucket.take(later), Duration::ZERO);
+        }
+        assert!(bucket.take(later) > Duration::ZERO);
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! class needs: one order of messages for everyone, and no way for one client
 //! to stall or exhaust the others.
 //!
-//! Four kinds of thread, and only four:
+//! Five kinds of thread:
 //! - the **accept loop** (the main thread, [`run`]): takes each new connection
 //!   and starts its reader;
+//! - the **console** ([`run_console`]): reads the teacher's commands from the
+//!   server's stdin and turns them into events too;
 //! - one **reader** per connection ([`read_connection`]): asks for a name, then
 //!   turns every line the client sends into an [`Event`] for the broker;
 //! - one **writer** per connection ([`write_outbox`]): the only code that
@@ -24,13 +26,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufReader, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::protocol::{self, Command, Line, MAX_LINE_BYTES};
+use crate::protocol::{self, Command, ConsoleCommand, Line, MAX_LINE_BYTES, TokenBucket};
 
 /// How the server was asked to run (`chatroom server --help`).
 pub struct Config {
@@ -40,7 +42,20 @@ pub struct Config {
     pub max_clients: usize,
     /// How long a new connection has to send an acceptable name.
     pub name_timeout: Duration,
+    /// Lines per second each user may send (flood control); 0: no limit.
+    pub max_line_rate: u32,
 }
+
+/// How many lines a user may send at once before flood control slows them
+/// to `--max-line-rate`: a pasted block of this many lines goes through
+/// unhurried. At the default rate of 20 lines/s, a bot running flat out adds
+/// 20 lines/s to each screen, readable, and (at ~60 bytes a line) about
+/// 1 KiB/s to each outbox, far below OUTBOX_BYTES for anyone still reading.
+const FLOOD_BURST: u32 = 100;
+
+/// After `/quit` on the console, how long the server waits for the writers
+/// to deliver everyone's last lines before it exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// How long the accept loop rests after `accept` fails. The usual cause is
 /// running out of file descriptors, and then `accept` fails again at once
@@ -116,6 +131,16 @@ enum Event {
     /// A joined user's connection ended without `/quit` (end of input, reset,
     /// error). `Command::Quit` is the polite way out.
     Leave { id: u64 },
+    /// `/say`, `/who` or `/kick` from the console; `reply` gets the line to
+    /// print there.
+    Console {
+        command: ConsoleCommand,
+        reply: Sender<String>,
+    },
+    /// `/quit` from the console: say goodbye to everyone, let them all go,
+    /// and stop. `done` gets a weak handle on every user's socket, so that
+    /// the console can wait for each to be closed.
+    Shutdown { done: Sender<Vec<Weak<TcpStream>>> },
 }
 
 /// The sending end of one user's outbox: the queue of lines waiting for that
@@ -204,6 +229,13 @@ pub fn run(config: Config) -> Result<(), String> {
         .name("broker".into())
         .spawn(move || run_broker(inbox))
         .map_err(|e| format!("cannot start the broker thread: {e}"))?;
+    // Spawn: the console. Not joined: it ends the process on `/quit`, or
+    // ends alone at the end of stdin, leaving the server running.
+    let console_events = events.clone();
+    thread::Builder::new()
+        .name("console".into())
+        .spawn(move || run_console(console_events))
+        .map_err(|e| format!("cannot start the console thread: {e}"))?;
 
     // Connections open now, named or not. The accept loop adds one; each
     // reader subtracts its own when it ends (see ConnectionSlot).
@@ -231,13 +263,13 @@ pub fn run(config: Config) -> Result<(), String> {
         let slot = ConnectionSlot::take(&open);
         let id = next_id;
         let events = events.clone();
-        let name_timeout = config.name_timeout;
+        let (name_timeout, rate) = (config.name_timeout, config.max_line_rate);
         // Spawn: a reader, one per connection.
         let spawned = thread::Builder::new()
             .name(format!("reader-{id}"))
             .stack_size(CONNECTION_STACK_BYTES)
             .spawn(move || {
-                if let Err(e) = read_connection(id, stream, peer, events, name_timeout) {
+                if let Err(e) = read_connection(id, stream, peer, events, name_timeout, rate) {
                     eprintln!("{peer} error: {e}");
                 }
                 // Free the place first, then say so: whoever reads this line
@@ -283,6 +315,7 @@ fn read_connection(
     peer: SocketAddr,
     events: SyncSender<Event>,
     name_timeout: Duration,
+    max_line_rate: u32,
 ) -> io::Result<()> {
     eprintln!("{peer} connected");
     // Small chat lines must leave at once, not wait for Nagle's algorithm to
@@ -379,7 +412,16 @@ fn read_connection(
     input.get_mut().deadline = None;
     socket.set_read_timeout(None)?;
 
+    // Flood control: every line takes a token, and when none is left the
+    // reader waits before reading on. Nothing is lost and nobody is cut off:
+    // the flooder's own TCP connection fills up and slows the flooder down,
+    // while everyone else's lines flow as before.
+    let mut bucket =
+        (max_line_rate > 0).then(|| TokenBucket::new(max_line_rate, FLOOD_BURST, Instant::now()));
     loop {
+        if let Some(bucket) = &mut bucket {
+            thread::sleep(bucket.take(Instant::now()));
+        }
         let event = match protocol::read_line_limited(&mut input, MAX_LINE_BYTES, &mut buf) {
             Ok(Some(Line::TooLong)) => Event::Command {
                 id,
@@ -535,16 +577,26 @@ fn run_broker(inbox: Receiver<Event>) {
     // When the room is quiet a round is one event, and nothing waits.
     while let Ok(first) = inbox.recv() {
         let more = inbox.try_iter().take(ROUND_EVENTS - 1);
+        let mut open = true;
         for event in std::iter::once(first).chain(more) {
-            room.handle(event);
+            open = room.handle(event);
+            if !open {
+                break;
+            }
         }
         room.cut_off_slow_users();
         room.flush();
+        if !open {
+            // Shut down: dropping `inbox` makes every reader's next send fail,
+            // and each reader then ends its connection.
+            return;
+        }
     }
 }
 
 impl Room {
-    fn handle(&mut self, event: Event) {
+    /// Acts on one event. `false` once the server is shutting down.
+    fn handle(&mut self, event: Event) -> bool {
         match event {
             Event::Join {
                 id,
@@ -562,6 +614,50 @@ impl Room {
             Event::Command { id, command } => self.command(id, command),
             Event::Leave { id } => {
                 self.leave(id, None);
+            }
+            Event::Console { command, reply } => {
+                let _ = reply.send(self.console(command));
+            }
+            Event::Shutdown { done } => {
+                self.broadcast(protocol::shutting_down(), None);
+                let ids: Vec<u64> = self.users.keys().copied().collect();
+                let mut sockets = Vec::new();
+                for id in ids {
+                    if let Some(mut user) = self.users.remove(&id) {
+                        // Last lines to the writer; the outbox closes with
+                        // `user`, and the writer then closes the connection.
+                        let _ = user.outbox.send(std::mem::take(&mut user.pending));
+                        sockets.push(Arc::downgrade(&user.socket));
+                    }
+                }
+                self.by_name.clear();
+                let _ = done.send(sockets);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The teacher's `/say`, `/who` and `/kick`; returns what the console
+    /// prints.
+    fn console(&mut self, command: ConsoleCommand) -> String {
+        match command {
+            ConsoleCommand::Say(text) => {
+                self.broadcast(protocol::from_server(&text), None);
+                protocol::notice(&format!("said to {} user(s)", self.users.len()))
+            }
+            ConsoleCommand::Who => protocol::online(self.names()),
+            ConsoleCommand::Kick { name, reason } => {
+                let Some(&id) = self.by_name.get(&protocol::fold_name(&name)) else {
+                    return protocol::no_such_user(&name);
+                };
+                self.send(id, protocol::removed(&reason));
+                self.leave(id, Some("removed by the server"));
+                protocol::notice(&format!("removed {name}"))
+            }
+            // Answered by the console thread itself; never sent here.
+            ConsoleCommand::Quit | ConsoleCommand::Help | ConsoleCommand::Refused(_) => {
+                String::new()
             }
         }
     }
@@ -648,7 +744,13 @@ impl Room {
     /// Queues one line for one user.
     fn send(&mut self, id: u64, line: String) {
         if let Some(user) = self.users.get_mut(&id) {
-            queue_line(id, user, &Arc::from(line), &mut self.dirty, &mut self.too_slow);
+            queue_line(
+                id,
+                user,
+                &Arc::from(line),
+                &mut self.dirty,
+                &mut self.too_slow,
+            );
         }
     }
 
@@ -705,4 +807,68 @@ fn queue_line(
         }
         Err(_) => too_slow.push(id),
     }
+}
+
+/// The console: the teacher's commands, typed on the server's stdin.
+///
+/// It holds no state of its own: `/say`, `/who` and `/kick` go to the broker
+/// as events, like everything else that touches the room, and the broker's
+/// answer is printed on stdout. End of stdin (a server started with no
+/// terminal: a test, `nohup`, a service) ends this thread and nothing else.
+fn run_console(events: SyncSender<Event>) {
+    let stdin = io::stdin();
+    let mut keyboard = stdin.lock();
+    let mut buf = Vec::new();
+    let print = |text: &str| {
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    };
+    loop {
+        let line = match protocol::read_line_limited(&mut keyboard, MAX_LINE_BYTES, &mut buf) {
+            Ok(Some(Line::Text(line))) => protocol::sanitize(&line),
+            Ok(Some(Line::TooLong)) => {
+                print(&protocol::line_too_long());
+                continue;
+            }
+            Ok(None) | Err(_) => return, // no console; the server goes on
+        };
+        let Some(command) = protocol::parse_console(&line) else {
+            continue;
+        };
+        match command {
+            ConsoleCommand::Help => print(&protocol::console_help()),
+            ConsoleCommand::Refused(error) => print(&error),
+            ConsoleCommand::Quit => shut_down(&events),
+            command => {
+                let (reply, answer) = mpsc::channel();
+                if events.send(Event::Console { command, reply }).is_err() {
+                    return;
+                }
+                if let Ok(text) = answer.recv() {
+                    print(&text);
+                }
+            }
+        }
+    }
+}
+
+/// `/quit` on the console: the broker says goodbye to everyone and lets them
+/// go; then wait (at most SHUTDOWN_GRACE) until every writer has delivered
+/// its last lines and every connection is closed, and exit 0.
+fn shut_down(events: &SyncSender<Event>) {
+    eprintln!("shutting down");
+    let (done, sockets) = mpsc::channel();
+    let sockets = match events.send(Event::Shutdown { done }) {
+        Ok(()) => sockets.recv().unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    // A connection is closed once its reader and writer have both let go of
+    // it (the broker already has). Polling is fine here: it happens once.
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    while sockets.iter().any(|s| s.strong_count() > 0) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!("stopped");
+    std::process::exit(0);
 }

@@ -106,7 +106,8 @@ fn chat_line_reaches_everyone_else_without_echo() {
 /// see them in exactly the same order.
 #[test]
 fn everyone_sees_the_same_order() {
-    let server = Server::start(&[]);
+    // Flood control off: this test is about order, not pace.
+    let server = Server::start(&["--max-line-rate", "0"]);
     let mut alice = server.join("alice");
     let mut bob = server.join("bob");
     let mut carol = server.join("carol");
@@ -354,7 +355,8 @@ fn no_name_in_time_is_closed() {
 /// get every line, in order, and `* NAME left (...)`.
 #[test]
 fn slow_reader_is_dropped_and_nobody_waits() {
-    let server = Server::start(&[]);
+    // Flood control off, so that bob can fill the stalled user's queue fast.
+    let server = Server::start(&["--max-line-rate", "0"]);
     let _stalled = server.join("stalled"); // never reads again
     let mut bob = server.join("bob");
     let mut carol = server.join("carol");

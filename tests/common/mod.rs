@@ -32,7 +32,9 @@ pub struct Server {
     /// Everything the server wrote to stderr so far (its log).
     log: Arc<Mutex<String>>,
     log_lines: Receiver<String>,
-    pub stdin: Option<ChildStdin>,
+    /// The server's stdout after its first line (the console's answers).
+    out_lines: Receiver<String>,
+    stdin: Option<ChildStdin>,
 }
 
 impl Server {
@@ -67,19 +69,23 @@ impl Server {
             }
         });
         let (first_tx, first_line) = mpsc::channel();
+        let (out_tx, out_lines) = mpsc::channel();
         thread::spawn(move || {
             let mut stdout = BufReader::new(stdout);
             let mut line = String::new();
             let _ = stdout.read_line(&mut line);
             let _ = first_tx.send(line);
-            // Keep draining stdout (the console prints there).
-            let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+            // Keep draining stdout: the console answers there.
+            for line in stdout.lines().map_while(Result::ok) {
+                let _ = out_tx.send(line);
+            }
         });
         let mut server = Server {
             child,
             addr: "0.0.0.0:0".parse().unwrap(),
             log,
             log_lines,
+            out_lines,
             stdin,
         };
         let line = first_line
@@ -129,6 +135,51 @@ impl Server {
                 ),
             }
         }
+    }
+
+    /// Types a line on the server's console (its stdin).
+    pub fn console(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("console still open");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("type on the console");
+        stdin.flush().unwrap();
+    }
+
+    /// Closes the server's stdin, as a server started without a terminal.
+    pub fn close_console(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Reads the console's next stdout line and checks it is `expected`.
+    pub fn expect_stdout(&self, expected: &str) {
+        match self.out_lines.recv_timeout(PATIENCE) {
+            Ok(line) => assert_eq!(line, expected),
+            Err(_) => panic!("the console never printed {expected:?}"),
+        }
+    }
+
+    /// Reads the console's next stdout line and checks its start; returns it.
+    pub fn expect_stdout_prefix(&self, prefix: &str) -> String {
+        match self.out_lines.recv_timeout(PATIENCE) {
+            Ok(line) => {
+                assert!(
+                    line.starts_with(prefix),
+                    "expected {prefix:?}..., got {line:?}"
+                );
+                line
+            }
+            Err(_) => panic!("the console never printed {prefix:?}..."),
+        }
+    }
+
+    /// CPU time (user + system) the server has used so far, in clock ticks.
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("read /proc");
+        let after = &stat[stat.rfind(')').expect("a stat line") + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     }
 
     /// The server's peak resident memory, in KiB, from /proc.
@@ -314,6 +365,15 @@ impl Client {
             seen: String::new(),
             stderr,
         }
+    }
+
+    /// Starts a client that joins `server` as `name` (all by flags), and
+    /// waits for its welcome.
+    pub fn join(server: &Server, name: &str) -> Client {
+        let port = server.addr.port().to_string();
+        let mut client = Client::start(&["--host", "127.0.0.1", "--port", &port, "--name", name]);
+        client.expect_output(&format!("* welcome {name};"));
+        client
     }
 
     /// Types `text` (include the `\n`).

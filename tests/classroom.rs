@@ -1,0 +1,267 @@
+//! A real classroom: the teacher's console, flood control, text that cannot
+//! deceive, and faults (resets, a killed server, no file descriptors left).
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Client, Conn, Server};
+
+/// `/say TEXT` on the console reaches every user as `* [server] TEXT`.
+#[test]
+fn console_say_reaches_everyone() {
+    let mut server = Server::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect("* bob joined");
+    server.console("/say quiz in five minutes");
+    server.expect_stdout("* said to 2 user(s)");
+    alice.expect("* [server] quiz in five minutes");
+    bob.expect("* [server] quiz in five minutes");
+}
+
+/// `/who` on the console prints the users' `/who` line on stdout.
+#[test]
+fn console_who_lists_users() {
+    let mut server = Server::start(&[]);
+    let _b = server.join("bob");
+    let _a = server.join("Alice");
+    server.console("/who");
+    server.expect_stdout("* online (2): Alice, bob");
+}
+
+/// `/kick NAME REASON`: NAME is told why and disconnected; the others hear
+/// `* NAME left (removed by the server)`. An unknown NAME is reported.
+#[test]
+fn console_kick_removes_a_user() {
+    let mut server = Server::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect("* bob joined");
+    server.console("/kick BOB spamming the room");
+    server.expect_stdout("* removed BOB");
+    bob.expect("! you were removed by the server: spamming the room");
+    bob.expect_closed();
+    alice.expect("* bob left (removed by the server)");
+    server.console("/kick zed");
+    server.expect_stdout("! no user named zed");
+    // Gone from the room: the name is free again.
+    let _bob2 = server.join("bob");
+}
+
+/// `/help` and unknown commands answer on the console; nothing crashes.
+#[test]
+fn console_help_and_errors() {
+    let mut server = Server::start(&[]);
+    server.console("/help");
+    server.expect_stdout("* console commands:");
+    for _ in 0..5 {
+        let _ = server.expect_stdout_prefix("*   /");
+    }
+    server.console("hello?");
+    server.expect_stdout("! unknown console command hello? (type /help for the list)");
+    server.console("/kick");
+    server.expect_stdout("! usage: /kick NAME [REASON]");
+    server.console("/who");
+    server.expect_stdout("* online (0): ");
+}
+
+/// `/quit` on the console: everyone is told, every connection closes, the
+/// server exits 0, and real clients show the notice and exit 0 too.
+#[test]
+fn console_quit_shuts_down_gracefully() {
+    let mut server = Server::start(&[]);
+    let mut raw = server.join("raw");
+    let mut clients: Vec<Client> = ["ann", "ben"]
+        .iter()
+        .map(|name| Client::join(&server, name))
+        .collect();
+    raw.expect("* ann joined");
+    raw.expect("* ben joined");
+    server.console("/quit");
+    raw.expect("* server is shutting down");
+    raw.expect_closed();
+    for client in &mut clients {
+        client.expect_output("* server is shutting down\n");
+        let (code, stderr) = client.wait_exit();
+        assert_eq!(code, Some(0), "stderr: {stderr}");
+        assert_eq!(stderr, "");
+    }
+    assert_eq!(server.wait_exit().code(), Some(0));
+}
+
+/// End of stdin turns the console off and leaves the server serving.
+#[test]
+fn closed_console_leaves_the_server_running() {
+    let mut server = Server::start(&[]);
+    server.close_console();
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect("* bob joined");
+    bob.send("still serving");
+    alice.expect("bob: still serving");
+    assert!(server.try_wait().is_none(), "the server must keep running");
+}
+
+/// A flooder is slowed down, not dropped and not silenced: all its lines
+/// arrive, in order, spread over time, while another user's line still gets
+/// through in the middle of the flood.
+#[test]
+fn flooder_is_throttled_without_losing_a_line() {
+    let rate = 100; // lines per second; bursts of 100 pass at once
+    let server = Server::start(&["--max-line-rate", &rate.to_string()]);
+    let mut flooder = server.join("bot");
+    let mut bob = server.join("bob");
+    let mut carol = server.join("carol");
+    flooder.expect("* bob joined");
+    bob.expect("* carol joined");
+    let total = 400;
+    let flood: String = (0..total).map(|i| format!("spam {i}\n")).collect();
+    let start = Instant::now();
+    flooder.send_raw(flood.as_bytes());
+    // The burst arrives at once; the rest is held back by the reader.
+    for i in 0..150 {
+        carol.expect(&format!("bot: spam {i}"));
+    }
+    bob.send("a human speaks");
+    let mut next = 150;
+    let mut human_seen_at = None;
+    while next < total {
+        let line = carol.read_line();
+        if line == "bob: a human speaks" {
+            human_seen_at = Some(next);
+            continue;
+        }
+        assert_eq!(line, format!("bot: spam {next}"));
+        next += 1;
+    }
+    let took = start.elapsed();
+    let seen_at = human_seen_at.expect("bob's line arrived during the flood");
+    assert!(
+        seen_at < total - 50,
+        "bob's line waited behind the flood (at {seen_at})"
+    );
+    // 300 lines past the burst at 100 lines/s: at least about 3 s. A slower
+    // machine only makes it longer, so this bound cannot fail spuriously.
+    assert!(
+        took >= Duration::from_millis(2500),
+        "not throttled: {took:?}"
+    );
+    // The flooder was never cut off.
+    flooder.send("/who");
+    flooder.skip_to("* online (3): bob, bot, carol");
+}
+
+/// `--max-line-rate 0` turns flood control off.
+#[test]
+fn rate_zero_means_no_limit() {
+    let server = Server::start(&["--max-line-rate", "0"]);
+    let mut flooder = server.join("bot");
+    let mut bob = server.join("bob");
+    flooder.expect("* bob joined");
+    let flood: String = (0..1000).map(|i| format!("spam {i}\n")).collect();
+    flooder.send_raw(flood.as_bytes());
+    flooder.send("/who");
+    // The /who answer comes after all 1000 lines were relayed, without waits.
+    flooder.expect("* online (2): bob, bot");
+    for i in 0..1000 {
+        bob.expect(&format!("bot: spam {i}"));
+    }
+}
+
+/// Bidi controls and zero-width characters are removed from chat lines and
+/// `/msg` text, so nobody can reverse or hide text on another screen.
+#[test]
+fn invisible_characters_are_removed_from_relayed_text() {
+    let server = Server::start(&[]);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect("* bob joined");
+    alice.send("look: invoice\u{202E}fdp.exe and z\u{200B}e\u{2066}r\u{FEFF}o");
+    bob.expect("alice: look: invoicefdp.exe and zero");
+    alice.send("/msg bob \u{200F}psst\u{2069}");
+    bob.expect("alice (private): psst");
+}
+
+/// The client removes them too, whatever the server sends.
+#[test]
+fn client_removes_invisible_characters() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let mut client = Client::start(&["--host", "127.0.0.1", "--port", &port, "--name", "al"]);
+    let (socket, _) = listener.accept().unwrap();
+    let mut fake = Conn {
+        reader: std::io::BufReader::new(socket.try_clone().unwrap()),
+        stream: socket,
+    };
+    fake.send("* hi");
+    fake.expect("al");
+    fake.send("* welcome al");
+    fake.send("x: a\u{202E}b\u{200D}c");
+    client.expect_output("* welcome al\nx: abc\n");
+}
+
+/// The server killed while two clients sit idle: both print `error: ...` and
+/// exit 1, with nothing typed.
+#[test]
+fn killed_server_ends_both_clients_with_an_error() {
+    let mut server = Server::start(&[]);
+    let mut clients: Vec<Client> = ["ann", "ben"]
+        .iter()
+        .map(|name| Client::join(&server, name))
+        .collect();
+    server.kill();
+    for client in &mut clients {
+        let (code, stderr) = client.wait_exit();
+        assert_eq!(code, Some(1));
+        assert!(
+            stderr.starts_with("error: connection to 127.0.0.1:"),
+            "{stderr}"
+        );
+    }
+}
+
+/// A connection that sends nothing at all is closed at the name deadline,
+/// and its place is freed.
+#[test]
+fn silent_connection_is_closed_at_the_deadline() {
+    let server = Server::start(&["--name-timeout", "1", "--max-clients", "1"]);
+    let mut silent = server.connect();
+    silent.expect_greeting();
+    silent.expect_closed();
+    server.expect_log("closed");
+    let _alice = server.join("alice");
+}
+
+/// Out of file descriptors: a server limited to 64 and sent 100 connections
+/// keeps running without spinning a core, and serves new users normally once
+/// the connections close.
+#[test]
+fn running_out_of_file_descriptors_is_survived() {
+    let binary = assert_cmd::cargo::cargo_bin("chatroom");
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(r#"ulimit -n 64 && exec "$0" server --port 0"#)
+        .arg(&binary)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let server = Server::spawn(command);
+    let conns: Vec<Conn> = (0..100).map(|_| server.connect()).collect();
+    server.expect_log("accept failed");
+    // While out of descriptors, the accept loop pauses between tries: over
+    // a second it may use a little CPU, never a whole core.
+    let before = server.cpu_ticks();
+    thread::sleep(Duration::from_secs(1));
+    let used = server.cpu_ticks() - before;
+    assert!(used < 50, "the server used {used} ticks of CPU in 1 s");
+    drop(conns);
+    let mut alice = server.join("alice");
+    let mut bob = server.join("bob");
+    alice.expect("* bob joined");
+    bob.send("we are back");
+    alice.expect("bob: we are back");
+}
