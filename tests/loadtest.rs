@@ -1,0 +1,68 @@
+//! The benchmark itself works: `examples/loadtest` runs a tiny scenario of
+//! each kind against the real server and reports what it should. (Speed is
+//! never asserted here: that is the benchmark's job, on a quiet machine.)
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// `cargo test` builds the examples next to the binary, in `examples/`.
+fn loadtest() -> Command {
+    let bin = assert_cmd::cargo::cargo_bin("chatroom");
+    let dir = bin.parent().expect("target dir").join("examples");
+    let exe: PathBuf = dir.join(format!("loadtest{}", std::env::consts::EXE_SUFFIX));
+    assert!(exe.exists(), "{} is built by cargo test", exe.display());
+    Command::new(exe)
+}
+
+/// Pulls `"field": value` out of the benchmark's JSON, for row `row`.
+fn field<'a>(json: &'a str, row: usize, field: &str) -> &'a str {
+    let line = json
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .nth(row)
+        .unwrap_or_else(|| panic!("row {row} in {json}"));
+    let key = format!("\"{field}\": ");
+    let at = line
+        .find(&key)
+        .unwrap_or_else(|| panic!("{field} in {line}"))
+        + key.len();
+    let rest = &line[at..];
+    &rest[..rest.find([',', '}']).unwrap_or(rest.len())]
+}
+
+/// A tiny run of every scenario: nothing lost, nothing out of order, nobody
+/// dropped, and every figure present.
+#[test]
+fn tiny_benchmark_reports_zero_loss() {
+    let server = format!(
+        "{} server --port 0 --max-line-rate 0",
+        assert_cmd::cargo::cargo_bin("chatroom").display()
+    );
+    let json_path = std::env::temp_dir().join(format!("loadtest-{}.json", std::process::id()));
+    let output = loadtest()
+        .args(["fanout", "5x20", "latency", "3", "20", "idle", "10"])
+        .args(["--server", &server, "--json"])
+        .arg(&json_path)
+        .output()
+        .expect("run loadtest");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "loadtest failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.starts_with("scenario "), "a table: {stdout}");
+    let json = std::fs::read_to_string(&json_path).expect("the --json file");
+    let _ = std::fs::remove_file(&json_path);
+    for row in 0..2 {
+        assert_eq!(field(&json, row, "lost"), "0");
+        assert_eq!(field(&json, row, "out_of_order"), "0");
+        assert_eq!(field(&json, row, "dropped"), "0");
+        assert_ne!(field(&json, row, "p99_ms"), "null");
+        assert_eq!(field(&json, row, "note"), "null");
+    }
+    assert_ne!(field(&json, 2, "joins_seconds"), "null");
+    assert_ne!(field(&json, 2, "one_line_ms"), "null");
+    assert_ne!(field(&json, 2, "idle_kib_per_client"), "null");
+    assert_eq!(field(&json, 2, "note"), "null");
+}
