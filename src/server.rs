@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufReader, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::{Arc, Weak};
 use std::thread;
@@ -336,12 +336,20 @@ fn read_connection(
     };
     let queued = Arc::clone(&outbox.queued);
     let writer_socket = Arc::clone(&socket);
+    // Set by the writer when it ends: the connection is over, and the reader
+    // must stop too. (Its shutdown alone is not enough: Linux still lets the
+    // reader read whatever the client keeps sending after it.)
+    let closed = Arc::new(AtomicBool::new(false));
+    let writer_closed = Arc::clone(&closed);
     // Spawn: the writer of this connection. It ends when every Outbox sender
     // is gone; not joined, it cleans up after itself.
     thread::Builder::new()
         .name(format!("writer-{id}"))
         .stack_size(CONNECTION_STACK_BYTES)
-        .spawn(move || write_outbox(&writer_socket, outbox_lines, &queued))?;
+        .spawn(move || {
+            write_outbox(&writer_socket, outbox_lines, &queued);
+            writer_closed.store(true, Ordering::SeqCst);
+        })?;
 
     let mut input = BufReader::with_capacity(
         READ_BUFFER_BYTES,
@@ -421,6 +429,13 @@ fn read_connection(
     loop {
         if let Some(bucket) = &mut bucket {
             thread::sleep(bucket.take(Instant::now()));
+        }
+        if closed.load(Ordering::SeqCst) {
+            // The writer has ended: removed by the broker (a kick, a slow
+            // reader) or a failed write. Leave, in case the broker does not
+            // know yet; it ignores a leave for someone already gone.
+            let _ = events.send(Event::Leave { id });
+            return Ok(());
         }
         let event = match protocol::read_line_limited(&mut input, MAX_LINE_BYTES, &mut buf) {
             Ok(Some(Line::TooLong)) => Event::Command {

@@ -265,3 +265,33 @@ fn running_out_of_file_descriptors_is_survived() {
     bob.send("we are back");
     alice.expect("bob: we are back");
 }
+
+/// A kicked flooder that keeps sending is really disconnected: the server
+/// stops reading it and closes the socket, so the flood ends in an error.
+#[test]
+fn kicked_flooder_is_disconnected_even_while_it_sends() {
+    use std::io::Write;
+    let mut server = Server::start(&["--max-line-rate", "50"]);
+    let mut bot = server.join("bot");
+    let mut alice = server.join("alice");
+    bot.expect("* alice joined");
+    let mut flood = bot.stream.try_clone().unwrap();
+    let (ended_tx, ended) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let line = "spam spam spam spam spam spam spam spam spam spam\n".repeat(100);
+        // Ends when a write fails: the server closed the connection.
+        while flood.write_all(line.as_bytes()).is_ok() {}
+        let _ = ended_tx.send(());
+    });
+    alice.expect("bot: spam spam spam spam spam spam spam spam spam spam");
+    server.console("/kick bot flooding");
+    server.expect_stdout("* removed bot");
+    bot.skip_to("! you were removed by the server: flooding");
+    alice.skip_to("* bot left (removed by the server)");
+    // The flood ends once the server closes the connection; if the server
+    // kept reading it, it would run on until the server is killed.
+    assert!(
+        ended.recv_timeout(common::PATIENCE).is_ok(),
+        "the flood ran on: the server kept reading a kicked user"
+    );
+}
