@@ -18,9 +18,10 @@
 //! exit 1 with the error (report §5: "shows the error and closes the
 //! connection"), or exit 0 if the server said it was shutting down.
 //!
-//! Not here: terminal tricks (raw mode, keeping the line being typed apart
-//! from incoming lines). Incoming text can land in the middle of what you are
-//! typing; what you typed is still sent whole.
+//! NOTE: no terminal tricks (raw mode, keeping the line being typed apart
+//! from incoming lines): the standard library has no raw mode. Incoming text
+//! can land in the middle of what you are typing; what you typed is still
+//! sent whole.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
