@@ -360,6 +360,13 @@ pub fn name_taken(name: &str) -> String {
     error(&format!("the name {name} is taken; try another"))
 }
 
+/// The last line to a connection that chose no name in time.
+pub fn name_deadline(seconds: u64) -> String {
+    error(&format!(
+        "no name within {seconds} s; closing the connection"
+    ))
+}
+
 /// The `! ` answer to a line over [`MAX_LINE_BYTES`].
 pub fn line_too_long() -> String {
     error(&format!(

@@ -387,6 +387,9 @@ fn read_connection(
             }
             Err(e) if is_timeout(&e) => {
                 eprintln!("{peer} closed: no name within {}s", name_timeout.as_secs());
+                // Say why before closing: the writer sends it, then closes
+                // when `outbox` is dropped on return.
+                let _ = outbox.send_own(protocol::name_deadline(name_timeout.as_secs()));
                 return Ok(());
             }
             Err(e) => return Err(e),

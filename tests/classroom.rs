@@ -230,6 +230,7 @@ fn silent_connection_is_closed_at_the_deadline() {
     let server = Server::start(&["--name-timeout", "1", "--max-clients", "1"]);
     let mut silent = server.connect();
     silent.expect_greeting();
+    silent.expect("! no name within 1 s; closing the connection");
     silent.expect_closed();
     server.expect_log("closed");
     let _alice = server.join("alice");

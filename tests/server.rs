@@ -344,6 +344,7 @@ fn no_name_in_time_is_closed() {
     silent.expect_greeting();
     // Sending part of a name does not extend the deadline.
     silent.send_raw(b"ali");
+    silent.expect("! no name within 1 s; closing the connection");
     silent.expect_closed();
     server.expect_log("no name within 1s");
     server.expect_log("closed");
