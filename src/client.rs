@@ -91,6 +91,8 @@ pub fn run(config: Config) -> Result<(), String> {
         },
     };
 
+    // Connect before asking for a name, in the report's order: a server that
+    // is down or full says so before the user types anything more.
     let socket = connect(&host, port)?;
     // A second handle on the same connection, for reading: the printer takes
     // it, the main thread keeps `socket` for writing.
@@ -208,7 +210,9 @@ fn receive(server: &mut impl BufRead) -> Result<String, String> {
     }
 }
 
-/// Sends one line, adding its `\n`.
+/// Sends one line, adding its `\n`, in one write: with `TCP_NODELAY` set,
+/// a line written in two pieces could leave as two packets, and a server
+/// reading them would still see one line, but pay for two reads.
 fn send(socket: &TcpStream, line: &str) -> io::Result<()> {
     let mut socket = socket;
     socket.write_all(format!("{line}\n").as_bytes())

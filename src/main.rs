@@ -212,7 +212,9 @@ impl Flags {
         Ok(Flags(pairs))
     }
 
-    /// The last value given for `flag`, if any.
+    /// The last value given for `flag`, if any: a flag given twice takes its
+    /// last value, as in most command-line tools, so a wrapper script's
+    /// default can be overridden by adding the flag again.
     fn take(&mut self, flag: &str) -> Option<String> {
         let at = self.0.iter().rposition(|(f, _)| f == flag)?;
         Some(self.0.remove(at).1)

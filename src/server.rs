@@ -254,6 +254,10 @@ pub fn run(config: Config) -> Result<(), String> {
     // Connections open now, named or not. The accept loop adds one; each
     // reader subtracts its own when it ends (see ConnectionSlot).
     let open = Arc::new(AtomicUsize::new(0));
+    // Each connection gets a number of its own, and events carry it rather
+    // than the user's name: a name is free again once its owner leaves, and
+    // a late event from the old connection must not be taken for the new
+    // owner's.
     let mut next_id: u64 = 0;
     loop {
         // One connection's trouble never ends this loop (report §5): log it,
@@ -701,7 +705,11 @@ impl Room {
             return false;
         }
         eprintln!("{peer} joined as {name}");
+        // `by_name` and `users` always change together, in `join` and
+        // `leave`: every id in one is a key of the other, so the indexing
+        // below and in `names` cannot fail.
         self.by_name.insert(folded, id);
+        let joined = protocol::joined(&name);
         let user = User {
             name,
             outbox,
@@ -710,8 +718,10 @@ impl Room {
         };
         self.users.insert(id, user);
         let welcome = protocol::welcome(&self.users[&id].name, self.names());
+        // The welcome is the newcomer's first line after the name: the
+        // client takes it as the sign that the name was accepted.
         self.send(id, welcome);
-        self.broadcast(protocol::joined(&self.users[&id].name), Some(id));
+        self.broadcast(joined, Some(id));
         true
     }
 
