@@ -210,6 +210,7 @@ fn quit_says_bye_and_closes() {
     alice.expect("* bye alice, see you soon");
     alice.expect_closed();
     bob.expect("* alice left");
+    server.expect_log("alice left");
     // The name is free again.
     let _alice2 = server.join("alice");
 }
