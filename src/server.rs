@@ -6,9 +6,10 @@
 //! class needs: one order of messages for everyone, and no way for one client
 //! to stall or exhaust the others.
 //!
-//! Five kinds of thread:
+//! Six kinds of thread:
 //! - the **accept loop** (the main thread, [`run`]): takes each new connection
-//!   and starts its reader;
+//!   and hands it to the starter;
+//! - the **starter** ([`run_starter`]): starts a reader for each connection;
 //! - the **console** ([`run_console`]): reads the teacher's commands from the
 //!   server's stdin and turns them into events too;
 //! - one **reader** per connection ([`read_connection`]): asks for a name, then
@@ -251,6 +252,16 @@ pub fn run(config: Config) -> Result<(), String> {
         .spawn(move || run_console(console_events))
         .map_err(|e| format!("cannot start the console thread: {e}"))?;
 
+    // The arrivals channel: the accept loop sends each new connection, the
+    // starter (below) receives it and starts its reader.
+    let (arrivals, arrived) = mpsc::channel();
+    let (name_timeout, rate) = (config.name_timeout, config.max_line_rate);
+    // Spawn: the starter. It runs as long as the accept loop holds `arrivals`.
+    thread::Builder::new()
+        .name("starter".into())
+        .spawn(move || run_starter(arrived, events, name_timeout, rate))
+        .map_err(|e| format!("cannot start the starter thread: {e}"))?;
+
     // Connections open now, named or not. The accept loop adds one; each
     // reader subtracts its own when it ends (see ConnectionSlot).
     let open = Arc::new(AtomicUsize::new(0));
@@ -279,9 +290,31 @@ pub fn run(config: Config) -> Result<(), String> {
         }
         next_id += 1;
         let slot = ConnectionSlot::take(&open);
-        let id = next_id;
+        // Hand the connection to the starter and accept the next one at once.
+        if arrivals.send((stream, peer, next_id, slot)).is_err() {
+            return Err("the starter thread has ended".into());
+        }
+    }
+}
+
+/// The starter: starts a reader thread for each connection the accept loop
+/// hands it.
+///
+/// Why not start the reader in the accept loop: starting a thread takes
+/// about 40 µs here, far longer under load, and while the accept loop is
+/// busy, new connections wait in the kernel's queue, which std makes 128
+/// long. When a whole class connects at once that queue overflows, and each
+/// connection that does not fit is retried by the client's kernel only a
+/// second later. Here they wait in a channel instead, which holds them all
+/// (at most `--max-clients`: the accept loop counted them).
+fn run_starter(
+    arrived: Receiver<(TcpStream, SocketAddr, u64, ConnectionSlot)>,
+    events: SyncSender<Event>,
+    name_timeout: Duration,
+    rate: u32,
+) {
+    for (stream, peer, id, slot) in arrived {
         let events = events.clone();
-        let (name_timeout, rate) = (config.name_timeout, config.max_line_rate);
         // Spawn: a reader, one per connection.
         let spawned = thread::Builder::new()
             .name(format!("reader-{id}"))
