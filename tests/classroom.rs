@@ -13,9 +13,7 @@ use common::{Client, Conn, Server};
 #[test]
 fn console_say_reaches_everyone() {
     let mut server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect("* bob joined");
+    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
     server.console("/say quiz in five minutes");
     server.expect_stdout("* said to 2 user(s)");
     alice.expect("* [server] quiz in five minutes");
@@ -37,9 +35,7 @@ fn console_who_lists_users() {
 #[test]
 fn console_kick_removes_a_user() {
     let mut server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect("* bob joined");
+    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
     server.console("/kick BOB spamming the room");
     server.expect_stdout("* removed BOB");
     bob.expect("! you were removed by the server: spamming the room");
@@ -97,9 +93,7 @@ fn console_quit_shuts_down_gracefully() {
 fn closed_console_leaves_the_server_running() {
     let mut server = Server::start(&[]);
     server.close_console();
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect("* bob joined");
+    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
     bob.send("still serving");
     alice.expect("bob: still serving");
     assert!(server.try_wait().is_none(), "the server must keep running");
@@ -112,11 +106,7 @@ fn closed_console_leaves_the_server_running() {
 fn flooder_is_throttled_without_losing_a_line() {
     let rate = 100; // lines per second; bursts of 100 pass at once
     let server = Server::start(&["--max-line-rate", &rate.to_string()]);
-    let mut flooder = server.join("bot");
-    let mut bob = server.join("bob");
-    let mut carol = server.join("carol");
-    flooder.expect("* bob joined");
-    bob.expect("* carol joined");
+    let [mut flooder, mut bob, mut carol] = server.join_all(["bot", "bob", "carol"]);
     let total = 400;
     let flood: String = (0..total).map(|i| format!("spam {i}\n")).collect();
     let start = Instant::now();
@@ -158,9 +148,7 @@ fn flooder_is_throttled_without_losing_a_line() {
 #[test]
 fn rate_zero_means_no_limit() {
     let server = Server::start(&["--max-line-rate", "0"]);
-    let mut flooder = server.join("bot");
-    let mut bob = server.join("bob");
-    flooder.expect("* bob joined");
+    let [mut flooder, mut bob] = server.join_all(["bot", "bob"]);
     let flood: String = (0..1000).map(|i| format!("spam {i}\n")).collect();
     flooder.send_raw(flood.as_bytes());
     flooder.send("/who");
@@ -176,9 +164,7 @@ fn rate_zero_means_no_limit() {
 #[test]
 fn invisible_characters_are_removed_from_relayed_text() {
     let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect("* bob joined");
+    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
     alice.send("look: invoice\u{202E}fdp.exe and z\u{200B}e\u{2066}r\u{FEFF}o");
     bob.expect("alice: look: invoicefdp.exe and zero");
     alice.send("/msg bob \u{200F}psst\u{2069}");
@@ -260,9 +246,7 @@ fn running_out_of_file_descriptors_is_survived() {
     let used = server.cpu_ticks() - before;
     assert!(used < 50, "the server used {used} ticks of CPU in 1 s");
     drop(conns);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect("* bob joined");
+    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
     bob.send("we are back");
     alice.expect("bob: we are back");
 }
@@ -273,9 +257,7 @@ fn running_out_of_file_descriptors_is_survived() {
 fn kicked_flooder_is_disconnected_even_while_it_sends() {
     use std::io::Write;
     let mut server = Server::start(&["--max-line-rate", "50"]);
-    let mut bot = server.join("bot");
-    let mut alice = server.join("alice");
-    bot.expect("* alice joined");
+    let [mut bot, mut alice] = server.join_all(["bot", "alice"]);
     let mut flood = bot.stream.try_clone().unwrap();
     let (ended_tx, ended) = std::sync::mpsc::channel();
     thread::spawn(move || {

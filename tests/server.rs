@@ -89,12 +89,7 @@ fn taken_name_is_refused_case_insensitively() {
 #[test]
 fn chat_line_reaches_everyone_else_without_echo() {
     let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    let mut carol = server.join("carol");
-    alice.expect("* bob joined");
-    alice.expect("* carol joined");
-    bob.expect("* carol joined");
+    let [mut alice, mut bob, mut carol] = server.join_all(["alice", "bob", "carol"]);
     alice.send("  hello, room  ");
     bob.expect("alice: hello, room");
     carol.expect("alice: hello, room");
@@ -108,17 +103,7 @@ fn chat_line_reaches_everyone_else_without_echo() {
 fn everyone_sees_the_same_order() {
     // Flood control off: this test is about order, not pace.
     let server = Server::start(&["--max-line-rate", "0"]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    let mut carol = server.join("carol");
-    let mut dave = server.join("dave");
-    for line in ["* bob joined", "* carol joined", "* dave joined"] {
-        alice.expect(line);
-    }
-    for line in ["* carol joined", "* dave joined"] {
-        bob.expect(line);
-    }
-    carol.expect("* dave joined");
+    let [alice, bob, mut carol, mut dave] = server.join_all(["alice", "bob", "carol", "dave"]);
     let n = 200;
     let send_all = |mut conn: Conn, tag: &'static str| {
         thread::spawn(move || {
@@ -160,11 +145,8 @@ fn who_lists_users_sorted() {
 #[test]
 fn private_message_reaches_only_its_target() {
     let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    let mut carol = server.join("carol");
+    let [mut alice, mut bob, mut carol] = server.join_all(["alice", "bob", "carol"]);
     alice.send("/msg BOB meet me at 5");
-    bob.expect("* carol joined");
     bob.expect("alice (private): meet me at 5");
     // carol's next line is alice's public one: the private one never came.
     alice.send("public now");
@@ -203,9 +185,7 @@ fn help_and_unknown_commands() {
 #[test]
 fn quit_says_bye_and_closes() {
     let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect("* bob joined");
+    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
     alice.send("/quit");
     alice.expect("* bye alice, see you soon");
     alice.expect_closed();
@@ -230,9 +210,7 @@ fn end_of_input_is_a_leave() {
 #[test]
 fn reset_is_a_leave_and_the_server_goes_on() {
     let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect("* bob joined");
+    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
     bob.send("unread by alice");
     // Half a line, then the socket closes with unread data: the kernel sends
     // a reset instead of a normal close.
@@ -254,9 +232,7 @@ fn reset_is_a_leave_and_the_server_goes_on() {
 #[test]
 fn text_is_cleaned_before_it_is_relayed() {
     let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect("* bob joined");
+    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
     alice.send_raw(b"\x1b[2Jred\x07\ttab\x7f \xc2\x9bcsi\x00\r\n");
     bob.expect("alice: [2Jred tab csi");
     alice.send_raw(b"caf\xe9 ok\n");
@@ -276,9 +252,7 @@ fn text_is_cleaned_before_it_is_relayed() {
 #[test]
 fn line_limit_is_1024_bytes() {
     let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect("* bob joined");
+    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
     let ok = "x".repeat(1024);
     alice.send(&ok);
     bob.expect(&format!("alice: {ok}"));
@@ -292,9 +266,7 @@ fn line_limit_is_1024_bytes() {
 #[test]
 fn empty_lines_are_ignored() {
     let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect("* bob joined");
+    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
     alice.send_raw(b"\n   \n\t\r\nreal\n");
     bob.expect("alice: real");
 }
@@ -304,9 +276,7 @@ fn empty_lines_are_ignored() {
 #[test]
 fn fifty_megabytes_without_newline_keep_memory_small() {
     let server = Server::start(&[]);
-    let mut alice = server.join("alice");
-    let mut bob = server.join("bob");
-    alice.expect("* bob joined");
+    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
     let chunk = vec![b'z'; 1 << 20];
     for _ in 0..50 {
         alice.send_raw(&chunk);
@@ -360,9 +330,7 @@ fn slow_reader_is_dropped_and_nobody_waits() {
     // Flood control off, so that bob can fill the stalled user's queue fast.
     let server = Server::start(&["--max-line-rate", "0"]);
     let _stalled = server.join("stalled"); // never reads again
-    let mut bob = server.join("bob");
-    let mut carol = server.join("carol");
-    bob.expect("* carol joined");
+    let [mut bob, mut carol] = server.join_all(["bob", "carol"]);
     // bob floods from a thread until carol has seen the cut-off.
     let stop = Arc::new(AtomicBool::new(false));
     let stop_flood = Arc::clone(&stop);

@@ -121,6 +121,22 @@ impl Server {
         conn
     }
 
+    /// Joins every name in turn, each earlier user reading the `* NAME
+    /// joined` of each later one, so all start with nothing left unread.
+    pub fn join_all<const N: usize>(&self, names: [&str; N]) -> [Conn; N] {
+        let mut joined: Vec<Conn> = Vec::with_capacity(N);
+        for name in names {
+            let conn = self.join(name);
+            for earlier in &mut joined {
+                earlier.expect(&format!("* {name} joined"));
+            }
+            joined.push(conn);
+        }
+        joined
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("one connection per name"))
+    }
+
     /// Waits until the server logs a line containing `text`; returns it.
     pub fn expect_log(&self, text: &str) -> String {
         let deadline = Instant::now() + PATIENCE;
