@@ -122,6 +122,12 @@ pub fn run(config: Config) -> Result<(), String> {
         };
         send(&socket, &attempt).map_err(|e| lost(e.to_string()))?;
         let answer = receive(&mut server).map_err(lost)?;
+        if let Some(why) = answer.strip_prefix(protocol::ERROR)
+            && answer.starts_with(protocol::NAME_DEADLINE)
+        {
+            // Too late: the server has closed; asking again would be a lie.
+            return Err(format!("server closed the connection: {why}"));
+        }
         say(&answer);
         if !answer.starts_with(protocol::ERROR) {
             break;

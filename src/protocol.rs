@@ -360,11 +360,13 @@ pub fn name_taken(name: &str) -> String {
     error(&format!("the name {name} is taken; try another"))
 }
 
+/// How the server's last line to a connection that chose no name in time
+/// begins; the client recognises it and stops asking for a name.
+pub const NAME_DEADLINE: &str = "! no name within ";
+
 /// The last line to a connection that chose no name in time.
 pub fn name_deadline(seconds: u64) -> String {
-    error(&format!(
-        "no name within {seconds} s; closing the connection"
-    ))
+    format!("{NAME_DEADLINE}{seconds} s; closing the connection\n")
 }
 
 /// The `! ` answer to a line over [`MAX_LINE_BYTES`].
@@ -753,6 +755,10 @@ mod tests {
         assert_eq!(
             online(["a", "b", "c"].into_iter()),
             "* online (3): a, b, c\n"
+        );
+        assert_eq!(
+            name_deadline(30),
+            "! no name within 30 s; closing the connection\n"
         );
     }
 

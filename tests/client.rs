@@ -142,3 +142,21 @@ fn client_cleans_what_a_foreign_server_sends() {
         .unwrap();
     client.expect_output("* welcome al\nevil[2J]0;title text\n");
 }
+
+/// Too slow to choose a name: the server's deadline ends the client with a
+/// clear error, instead of another `Name: ` prompt on a closed connection.
+#[test]
+fn name_deadline_ends_the_client_clearly() {
+    let server = Server::start(&["--name-timeout", "1"]);
+    let port = server.addr.port().to_string();
+    let mut client = Client::start(&["--host", "127.0.0.1", "--port", &port]);
+    client.expect_output("Name: ");
+    server.expect_log("no name within 1s");
+    client.type_text("late\n");
+    let (code, stderr) = client.wait_exit();
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        stderr,
+        "error: server closed the connection: no name within 1 s; closing the connection\n"
+    );
+}
