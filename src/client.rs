@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use crate::protocol::{self, Line, MAX_LINE_BYTES, MAX_SERVER_LINE_BYTES};
+use crate::protocol::{self, Command, Line, MAX_LINE_BYTES, MAX_SERVER_LINE_BYTES};
 
 /// What the command line already said; the rest is asked for (report §6).
 pub struct Config {
@@ -150,16 +150,20 @@ pub fn run(config: Config) -> Result<(), String> {
         let line = match protocol::read_line_limited(&mut keyboard, MAX_LINE_BYTES, &mut buf) {
             Ok(Some(Line::Text(line))) => line,
             Ok(Some(Line::TooLong)) => {
-                say(&format!(
-                    "! line too long (at most {MAX_LINE_BYTES} bytes); it was not sent"
-                ));
+                // The server would refuse it with the same words; say them
+                // here and spare the network the kilobytes.
+                say(protocol::line_too_long().trim_end());
                 continue;
             }
             // End of input (Ctrl-D), or a keyboard that cannot be read: leave
             // as `/quit` would.
             Ok(None) | Err(_) => "/quit".to_string(),
         };
-        let is_quit = line.trim() == "/quit";
+        // Understood exactly as the server will understand it.
+        let is_quit = matches!(
+            protocol::parse_command(&protocol::sanitize(&line)),
+            Some(Command::Quit)
+        );
         if is_quit {
             quitting.store(true, Ordering::SeqCst);
         }

@@ -160,3 +160,22 @@ fn name_deadline_ends_the_client_clearly() {
         "error: server closed the connection: no name within 1 s; closing the connection\n"
     );
 }
+
+/// A typed line over 1024 bytes is refused by the client itself, with the
+/// server's words, and never sent; `/quit` with words after it still quits.
+#[test]
+fn long_typed_line_is_refused_and_quit_takes_arguments() {
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let mut client = Client::join(&server, "al");
+    bob.expect("* al joined");
+    client.type_text(&format!("{}\n", "x".repeat(2000)));
+    client.expect_output("! line too long (at most 1024 bytes); it was not sent\n");
+    client.type_text("short\n");
+    // bob's next line is the short one: the long one never left.
+    bob.expect("al: short");
+    client.type_text("/quit see you\n");
+    client.expect_output("* bye al, see you soon\n");
+    let (code, stderr) = client.wait_exit();
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+}
