@@ -250,6 +250,7 @@ impl ServerUnderTest {
                 let mut c = Command::new(bin);
                 // No flood control: the benchmark measures the server, not the limit.
                 c.args(["server", "--port", "0", "--max-clients", "100000"]);
+                c.args(["--max-per-address", "100000"]);
                 c.args(["--max-line-rate", "0"]);
                 c
             }

@@ -17,16 +17,17 @@ mod client;
 mod protocol;
 mod server;
 
+use std::io::Write;
+use std::ops::RangeInclusive;
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::time::Duration;
 
 const USAGE: &str = "\
 chatroom: a client-server chat for a classroom
 
 Usage:
-  chatroom server [--host HOST] [--port PORT] [--max-clients N] [--name-timeout SECS]
-                  [--max-line-rate N]
+  chatroom server [--host HOST] [--port PORT] [--max-clients N] [--max-per-address N]
+                  [--name-timeout SECS] [--max-line-rate N]
   chatroom client [--host HOST] [--port PORT] [--name NAME]
   chatroom --help | --version
 
@@ -34,20 +35,29 @@ Start one server, then one client per person. 'chatroom server --help' and
 'chatroom client --help' say more.";
 
 const SERVER_USAGE: &str = "\
-Usage: chatroom server [--host HOST] [--port PORT] [--max-clients N] [--name-timeout SECS]
-                       [--max-line-rate N]
+Usage: chatroom server [--host HOST] [--port PORT] [--max-clients N] [--max-per-address N]
+                       [--name-timeout SECS] [--max-line-rate N]
 
 Runs the chat server: one shared room for everyone who connects.
 
 Options:
-  --host HOST          address to listen on [default: 127.0.0.1]
-                       (0.0.0.0 lets other machines on the network join)
-  --port PORT          TCP port to listen on; 0 picks a free one [default: 1918]
-  --max-clients N      connections held at once [default: 1000]
-  --name-timeout SECS  time a new connection has to choose a name [default: 30]
-  --max-line-rate N    lines per second each user may send; faster senders
-                       are slowed down, never cut off (bursts of 100 pass at
-                       once); 0 = no limit [default: 20]
+  --host HOST            address to listen on [default: 127.0.0.1]
+                         (0.0.0.0 lets other machines on the network join)
+  --port PORT            TCP port to listen on, 0 to 65535; 0 picks a free one
+                         [default: 1918]
+  --max-clients N        connections held at once, 1 to 100000 [default: 1000]
+  --max-per-address N    connections held at once from one IP address, 1 to
+                         100000 [default: 64]. At least the number of people
+                         who share one address: everyone on the server's own
+                         machine (a lab where all log in to one computer), or
+                         behind one router (NAT). 64 fits one class on one
+                         machine.
+  --name-timeout SECS    time a new connection has to choose a name, 1 to 3600
+                         [default: 30]
+  --max-line-rate N      lines per second each address may send, 0 to 1000;
+                         faster senders are slowed down, never cut off. Bursts
+                         of 100 pass at once; joining, leaving and every KiB
+                         sent count as a line. 0 = no limit [default: 20]
 
 The first line on stdout is 'listening on IP:PORT'. Connections, names and
 departures are logged on stderr, one line each.
@@ -70,7 +80,7 @@ and every line from the room is printed.
 
 Options:
   --host HOST  the server's address [asked; default 127.0.0.1]
-  --port PORT  the server's port [asked; default 1918]
+  --port PORT  the server's port, 1 to 65535 [asked; default 1918]
   --name NAME  your name in the chat [asked]
 
 In the chat: /who lists who is online, /msg NAME TEXT talks to one person,
@@ -94,17 +104,23 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(Exit::Usage(why)) => {
-            eprintln!("error: {why}\n(try 'chatroom --help')");
+            complain(&format!("{why}\n(try 'chatroom --help')"));
             return ExitCode::from(2);
         }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(why) => {
-            eprintln!("error: {why}");
+            complain(&why);
             ExitCode::FAILURE
         }
     }
+}
+
+/// `error: WHY` on stderr. Not `eprintln!`, which panics if stderr is closed:
+/// then there is nobody to tell, and the exit code says it all.
+fn complain(why: &str) {
+    let _ = writeln!(std::io::stderr(), "error: {why}");
 }
 
 enum Mode {
@@ -125,61 +141,61 @@ fn parse(args: &[String]) -> Result<Mode, Exit> {
             "chatroom {}",
             env!("CARGO_PKG_VERSION")
         ))),
-        "server" => {
-            let mut flags = Flags::parse(
-                &args[1..],
-                SERVER_USAGE,
-                &[
-                    "--host",
-                    "--port",
-                    "--max-clients",
-                    "--name-timeout",
-                    "--max-line-rate",
-                ],
-            )?;
-            let max_clients = flags.value("--max-clients", "a whole number from 1 up")?;
-            if max_clients == Some(0) {
-                return Err(Exit::Usage("invalid --max-clients '0': at least 1".into()));
-            }
-            let name_timeout: Option<u64> =
-                flags.value("--name-timeout", "a whole number of seconds from 1 up")?;
-            if name_timeout == Some(0) {
-                return Err(Exit::Usage("invalid --name-timeout '0': at least 1".into()));
-            }
-            Ok(Mode::Server(server::Config {
-                host: flags.take("--host").unwrap_or_else(|| "127.0.0.1".into()),
-                port: flags
-                    .value("--port", "a port number from 0 to 65535")?
-                    .unwrap_or(1918),
-                max_clients: max_clients.unwrap_or(1000),
-                name_timeout: Duration::from_secs(name_timeout.unwrap_or(30)),
-                max_line_rate: flags
-                    .value(
-                        "--max-line-rate",
-                        "a whole number of lines per second (0: no limit)",
-                    )?
-                    .unwrap_or(20),
-            }))
-        }
-        "client" => {
-            let mut flags =
-                Flags::parse(&args[1..], CLIENT_USAGE, &["--host", "--port", "--name"])?;
-            let port: Option<u16> = flags.value("--port", "a port number from 1 to 65535")?;
-            if port == Some(0) {
-                return Err(Exit::Usage(
-                    "invalid --port '0': a port number from 1 to 65535".into(),
-                ));
-            }
-            Ok(Mode::Client(client::Config {
-                host: flags.take("--host"),
-                port,
-                name: flags.take("--name"),
-            }))
-        }
+        "server" => parse_server(&args[1..]).map(Mode::Server),
+        "client" => parse_client(&args[1..]).map(Mode::Client),
         other => Err(Exit::Usage(format!(
             "unknown subcommand '{other}': use server or client"
         ))),
     }
+}
+
+// Every number on the command line has a range, checked here, so that the
+// rest of the program never meets an absurd value (a name deadline of 584
+// billion years overflows the clock). The casts after each check are safe:
+// the range fits the type.
+
+fn parse_server(args: &[String]) -> Result<server::Config, Exit> {
+    let known = [
+        "--host",
+        "--port",
+        "--max-clients",
+        "--max-per-address",
+        "--name-timeout",
+        "--max-line-rate",
+    ];
+    let mut flags = Flags::parse(args, SERVER_USAGE, &known)?;
+    let whole = "a whole number";
+    Ok(server::Config {
+        host: flags.take("--host").unwrap_or_else(|| "127.0.0.1".into()),
+        port: flags.number("--port", "a port number", 0..=65535, 1918)? as u16,
+        max_clients: flags.number("--max-clients", whole, 1..=100_000, 1000)? as usize,
+        max_per_address: flags.number("--max-per-address", whole, 1..=100_000, 64)? as usize,
+        name_timeout: Duration::from_secs(flags.number(
+            "--name-timeout",
+            "a whole number of seconds",
+            1..=3600,
+            30,
+        )?),
+        max_line_rate: flags.number(
+            "--max-line-rate",
+            "a whole number of lines per second (0: no limit)",
+            0..=1000,
+            20,
+        )? as u32,
+    })
+}
+
+fn parse_client(args: &[String]) -> Result<client::Config, Exit> {
+    let mut flags = Flags::parse(args, CLIENT_USAGE, &["--host", "--port", "--name"])?;
+    let port = match flags.take("--port") {
+        None => None,
+        Some(text) => Some(check_number("--port", &text, "a port number", 1..=65535)? as u16),
+    };
+    Ok(client::Config {
+        host: flags.take("--host"),
+        port,
+        name: flags.take("--name"),
+    })
 }
 
 /// The `--flag VALUE` (or `--flag=VALUE`) pairs after a subcommand.
@@ -220,14 +236,36 @@ impl Flags {
         Some(self.0.remove(at).1)
     }
 
-    /// The value of `flag` as a `T`; `expected` explains a value that is not.
-    fn value<T: FromStr>(&mut self, flag: &str, expected: &str) -> Result<Option<T>, Exit> {
+    /// The value of `flag` as a number within `range`, or `default` if the
+    /// flag is not given.
+    fn number(
+        &mut self,
+        flag: &str,
+        what: &str,
+        range: RangeInclusive<u64>,
+        default: u64,
+    ) -> Result<u64, Exit> {
         match self.take(flag) {
-            None => Ok(None),
-            Some(text) => text
-                .parse()
-                .map(Some)
-                .map_err(|_| Exit::Usage(format!("invalid {flag} '{text}': expected {expected}"))),
+            None => Ok(default),
+            Some(text) => check_number(flag, &text, what, range),
         }
+    }
+}
+
+/// `text` as a number within `range`; otherwise a usage error that names the
+/// range.
+fn check_number(
+    flag: &str,
+    text: &str,
+    what: &str,
+    range: RangeInclusive<u64>,
+) -> Result<u64, Exit> {
+    match text.parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(Exit::Usage(format!(
+            "invalid {flag} '{text}': expected {what} from {} to {}",
+            range.start(),
+            range.end()
+        ))),
     }
 }

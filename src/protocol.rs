@@ -126,15 +126,21 @@ pub fn sanitize(text: &str) -> String {
     cleaned.trim().to_string()
 }
 
-/// Invisible characters that change how *other* text looks: removed, so that
-/// what you read is what was sent.
+/// Characters that show nothing by themselves: removed, so that what you
+/// read is what was sent.
+///
+/// This is Unicode's `Default_Ignorable_Code_Point` property, copied from
+/// `DerivedCoreProperties.txt` of Unicode 15.0 (unicode.org/Public/15.0.0/ucd),
+/// with neighbouring ranges merged. Among them:
 ///
 /// | characters | what they do |
 /// |---|---|
-/// | U+061C, U+200E, U+200F | bidi marks: make neutral characters run left or right |
-/// | U+202A to U+202E | bidi embeddings and overrides: U+202E shows `txt.exe` as `exe.txt` |
-/// | U+2066 to U+2069 | bidi isolates: the same tricks, newer |
+/// | U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069 | bidi controls: U+202E shows `txt.exe` as `exe.txt` |
 /// | U+200B to U+200D, U+2060, U+FEFF | zero-width characters: hide text, split words so filters miss them |
+/// | U+115F, U+1160, U+3164, U+FFA0 | Hangul fillers: letters that look like nothing, so a name of them looks blank |
+/// | U+00AD, U+034F, U+180E, U+2061 to U+2064 | soft hyphen, grapheme joiner, invisible operators |
+/// | U+FE00 to U+FE0F, U+E0100 to U+E01EF | variation selectors (an emoji's colour form loses its selector) |
+/// | U+E0000 to U+E0FFF | tags: a whole invisible message can be spelled in them |
 ///
 /// Left in on purpose: letters from other scripts that look like Latin ones
 /// (Cyrillic `а` for Latin `a`). They are real text that a class writing in
@@ -142,25 +148,37 @@ pub fn sanitize(text: &str) -> String {
 pub fn is_invisible(c: char) -> bool {
     matches!(
         c,
-        '\u{061C}'
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
             | '\u{200B}'..='\u{200F}'
             | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'
-            | '\u{2066}'..='\u{2069}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
             | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
     )
 }
 
 /// Why a name was refused. Each is answered with `! ` and the user tries again.
 #[derive(Debug, PartialEq, Eq)]
 pub enum NameError {
+    /// Not a single letter: empty, or only digits, `_` and `-`.
     Empty,
     TooLong,
     BadChar(char),
 }
 
 /// Checks a (sanitised) name: 1 to [`MAX_NAME_CHARS`] characters, each a letter
-/// or digit of any script, `_` or `-`.
+/// or digit of any script, `_` or `-`, and at least one of them a letter.
 ///
 /// Why so strict: a name appears at the start of every line its owner sends,
 /// so spaces or `:` would let someone impersonate a notice (`* server`) or
@@ -168,7 +186,7 @@ pub enum NameError {
 /// class is not only English speakers.
 pub fn validate_name(name: &str) -> Result<(), NameError> {
     let count = name.chars().count();
-    if count == 0 {
+    if !name.chars().any(char::is_alphabetic) {
         return Err(NameError::Empty);
     }
     if count > MAX_NAME_CHARS {
@@ -185,8 +203,15 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
 
 /// The form of a name used to compare names: `Alice` and `ALICE` are the same
 /// person to a reader, so they may not both be online.
+///
+/// Upper case first, then lower: `ß` becomes `SS` then `ss`, so `Straße`
+/// and `STRASSE` meet; the dotless `ı` becomes `I` then `i`, and the ligature
+/// `ﬃ` becomes `FFI` then `ffi`. What this still misses, with no Unicode
+/// tables beyond std's: the same letter written as one character or as a
+/// letter plus a combining accent (no normalisation), and look-alikes from
+/// other scripts.
 pub fn fold_name(name: &str) -> String {
-    name.to_lowercase()
+    name.to_uppercase().to_lowercase()
 }
 
 /// What a joined user's line asks for.
@@ -342,6 +367,13 @@ pub fn server_full(max: usize) -> String {
     error(&format!("server full (limit {max}); try again later"))
 }
 
+/// The only line sent before closing a connection over `--max-per-address`.
+pub fn too_many_from_address(max: usize) -> String {
+    error(&format!(
+        "too many connections from your address (limit {max}); try again later"
+    ))
+}
+
 /// The `! ` answer to a refused name.
 pub fn name_refused(why: &NameError) -> String {
     error(&match why {
@@ -479,17 +511,29 @@ impl TokenBucket {
         }
     }
 
-    /// Takes a token for one line; returns how long to wait before reading
-    /// the next (zero while tokens remain).
-    pub fn take(&mut self, now: Instant) -> Duration {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst) - 1.0;
+    /// Takes `tokens` (one per line, a fraction for part of a line's worth);
+    /// returns how long to wait before going on (zero while tokens remain).
+    pub fn take(&mut self, tokens: f64, now: Instant) -> Duration {
+        self.refill(now);
+        self.tokens -= tokens;
         if self.tokens >= 0.0 {
             Duration::ZERO
         } else {
             Duration::from_secs_f64(-self.tokens / self.per_second)
         }
+    }
+
+    /// Whether the bucket has refilled completely by `now`: such a bucket
+    /// behaves exactly like a new one, so it can be forgotten.
+    pub fn is_full(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= self.burst
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
     }
 }
 
@@ -624,6 +668,57 @@ mod tests {
         }
     }
 
+    /// Every range of Unicode 15.0's Default_Ignorable_Code_Point, as listed
+    /// in DerivedCoreProperties.txt (unmerged), with a neighbour outside it.
+    const IGNORABLE: [(u32, u32); 27] = [
+        (0x00AD, 0x00AD),
+        (0x034F, 0x034F),
+        (0x061C, 0x061C),
+        (0x115F, 0x1160),
+        (0x17B4, 0x17B5),
+        (0x180B, 0x180D),
+        (0x180E, 0x180E),
+        (0x180F, 0x180F),
+        (0x200B, 0x200F),
+        (0x202A, 0x202E),
+        (0x2060, 0x2064),
+        (0x2065, 0x2065),
+        (0x2066, 0x206F),
+        (0x3164, 0x3164),
+        (0xFE00, 0xFE0F),
+        (0xFEFF, 0xFEFF),
+        (0xFFA0, 0xFFA0),
+        (0xFFF0, 0xFFF8),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0000, 0xE0000),
+        (0xE0001, 0xE0001),
+        (0xE0002, 0xE001F),
+        (0xE0020, 0xE007F),
+        (0xE0080, 0xE00FF),
+        (0xE0100, 0xE01EF),
+        (0xE01F0, 0xE0FFF),
+    ];
+
+    #[test]
+    fn every_default_ignorable_code_point_is_removed() {
+        for (first, last) in IGNORABLE {
+            for code in first..=last {
+                let c = char::from_u32(code).unwrap();
+                assert_eq!(sanitize(&format!("a{c}b")), "ab", "U+{code:04X}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_whole_message_in_tag_characters_disappears() {
+        let hidden: String = "hi"
+            .chars()
+            .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
+            .collect();
+        assert_eq!(sanitize(&format!("ok{hidden}")), "ok");
+    }
+
     #[test]
     fn right_to_left_override_cannot_reverse_a_file_name() {
         assert_eq!(sanitize("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
@@ -631,9 +726,23 @@ mod tests {
 
     #[test]
     fn visible_neighbours_of_invisible_ranges_are_kept() {
-        // Just outside the ranges: real characters that must survive.
+        // Just outside the ranges: real characters that must survive. (U+2065
+        // and U+206A were here until the table became Unicode's whole
+        // Default_Ignorable_Code_Point list, which holds U+2060 to U+206F.)
         for c in [
-            '\u{061B}', '\u{2010}', '\u{2029}', '\u{202F}', '\u{2065}', '\u{206A}',
+            '\u{061B}',
+            '\u{2010}',
+            '\u{2029}',
+            '\u{202F}',
+            '\u{205F}',
+            '\u{2070}',
+            '\u{00AC}',
+            '\u{00AE}',
+            '\u{3163}',
+            '\u{3165}',
+            '\u{FE10}',
+            '\u{FFA1}',
+            '\u{E1000}',
         ] {
             assert_eq!(
                 sanitize(&format!("a{c}b")).chars().count(),
@@ -693,6 +802,26 @@ mod tests {
     fn name_with_space_or_colon_is_refused() {
         assert_eq!(validate_name("a b"), Err(NameError::BadChar(' ')));
         assert_eq!(validate_name("bob:"), Err(NameError::BadChar(':')));
+    }
+
+    #[test]
+    fn name_of_hangul_fillers_is_refused_as_blank() {
+        let blank = sanitize("\u{115F}\u{1160}\u{3164}\u{FFA0}");
+        assert_eq!(validate_name(&blank), Err(NameError::Empty));
+    }
+
+    #[test]
+    fn name_without_a_letter_is_refused() {
+        assert_eq!(validate_name("42"), Err(NameError::Empty));
+        assert_eq!(validate_name("_-_"), Err(NameError::Empty));
+        assert_eq!(validate_name("r2d2"), Ok(()));
+    }
+
+    #[test]
+    fn names_that_read_the_same_fold_the_same() {
+        assert_eq!(fold_name("Straße"), fold_name("STRASSE"));
+        assert_eq!(fold_name("ıvan"), fold_name("Ivan"));
+        assert_eq!(fold_name("oﬃce"), fold_name("office"));
     }
 
     #[test]
@@ -824,10 +953,10 @@ mod tests {
         let t0 = Instant::now();
         let mut bucket = TokenBucket::new(20, 100, t0);
         for _ in 0..100 {
-            assert_eq!(bucket.take(t0), Duration::ZERO);
+            assert_eq!(bucket.take(1.0, t0), Duration::ZERO);
         }
         // The 101st line, at the same instant, waits one token's time: 1/20 s.
-        assert_eq!(bucket.take(t0), Duration::from_millis(50));
+        assert_eq!(bucket.take(1.0, t0), Duration::from_millis(50));
     }
 
     #[test]
@@ -835,12 +964,12 @@ mod tests {
         let t0 = Instant::now();
         let mut bucket = TokenBucket::new(20, 100, t0);
         for _ in 0..100 {
-            bucket.take(t0);
+            bucket.take(1.0, t0);
         }
         // A sender that waits as told gets exactly 20 lines a second.
         let mut now = t0;
         for _ in 0..40 {
-            now += bucket.take(now);
+            now += bucket.take(1.0, now);
         }
         let waited = now - t0;
         assert!(
@@ -854,14 +983,14 @@ mod tests {
         let t0 = Instant::now();
         let mut bucket = TokenBucket::new(20, 100, t0);
         for _ in 0..100 {
-            bucket.take(t0);
+            bucket.take(1.0, t0);
         }
         // An hour later it holds 100 tokens again, not 72,000.
         let later = t0 + Duration::from_secs(3600);
         for _ in 0..100 {
-            assert_eq!(bucket.take(later), Duration::ZERO);
+            assert_eq!(bucket.take(1.0, later), Duration::ZERO);
         }
-        assert!(bucket.take(later) > Duration::ZERO);
+        assert!(bucket.take(1.0, later) > Duration::ZERO);
     }
 
     #[test]

@@ -275,7 +275,11 @@ fn empty_lines_are_ignored() {
 /// stays small while it reads them.
 #[test]
 fn fifty_megabytes_without_newline_keep_memory_small() {
-    let server = Server::start(&[]);
+    // Flood control off: every byte counts against the sender's allowance,
+    // so at the default rate these 50 MB would take 40 minutes to be read.
+    // This test is about memory; `bytes_count_against_the_allowance` pins
+    // the pace.
+    let server = Server::start(&["--max-line-rate", "0"]);
     let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
     let chunk = vec![b'z'; 1 << 20];
     for _ in 0..50 {

@@ -9,12 +9,15 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+
+#[path = "../../examples/support/loopback.rs"]
+pub mod loopback;
 
 /// How long any single expected thing may take to happen.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -22,6 +25,16 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 /// The `chatroom` binary Cargo built for these tests.
 pub fn chatroom() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin("chatroom"))
+}
+
+/// What happens to the server's stderr (its log).
+pub enum Log {
+    /// Read by the harness, line by line (`expect_log`).
+    Read,
+    /// A pipe nobody reads: it fills up, and stays full.
+    Unread,
+    /// A pipe whose reading end is closed: every write to it fails.
+    Closed,
 }
 
 /// A running `chatroom server`, killed and waited for when dropped, even
@@ -35,6 +48,8 @@ pub struct Server {
     /// The server's stdout after its first line (the console's answers).
     out_lines: Receiver<String>,
     stdin: Option<ChildStdin>,
+    /// Held open and never read, for `Log::Unread`.
+    _unread_log: Option<std::process::ChildStderr>,
 }
 
 impl Server {
@@ -51,23 +66,47 @@ impl Server {
         Server::spawn(command)
     }
 
+    /// Starts `chatroom server --port 0 ARGS...` with its log (stderr) in
+    /// the given state.
+    pub fn start_with_log(args: &[&str], log: Log) -> Server {
+        let mut command = chatroom();
+        command
+            .args(["server", "--port", "0"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Server::spawn_with_log(command, log)
+    }
+
     /// Starts a prepared server command (for `ulimit` wrappers and the like).
-    pub fn spawn(mut command: Command) -> Server {
+    pub fn spawn(command: Command) -> Server {
+        Server::spawn_with_log(command, Log::Read)
+    }
+
+    fn spawn_with_log(mut command: Command, log_mode: Log) -> Server {
         let mut child = command.spawn().expect("start chatroom server");
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
         let stdin = child.stdin.take();
-        // Drain stderr on a thread so the server never blocks on a full pipe,
-        // keeping a copy of each line for the tests that read the log.
         let log = Arc::new(Mutex::new(String::new()));
         let (log_tx, log_lines) = mpsc::channel();
         let log_copy = Arc::clone(&log);
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                log_copy.lock().unwrap().push_str(&format!("{line}\n"));
-                let _ = log_tx.send(line);
+        let mut unread_log = None;
+        match log_mode {
+            // Drain stderr on a thread so the server never blocks on a full
+            // pipe, keeping a copy of each line for the tests that read it.
+            Log::Read => {
+                thread::spawn(move || {
+                    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                        log_copy.lock().unwrap().push_str(&format!("{line}\n"));
+                        let _ = log_tx.send(line);
+                    }
+                });
             }
-        });
+            Log::Unread => unread_log = Some(stderr),
+            Log::Closed => drop(stderr),
+        }
         let (first_tx, first_line) = mpsc::channel();
         let (out_tx, out_lines) = mpsc::channel();
         thread::spawn(move || {
@@ -87,6 +126,7 @@ impl Server {
             log_lines,
             out_lines,
             stdin,
+            _unread_log: unread_log,
         };
         let line = first_line
             .recv_timeout(PATIENCE)
@@ -108,9 +148,23 @@ impl Server {
         Conn::connect(self.addr)
     }
 
+    /// Connects a raw TCP client from another loopback address (`127.0.0.2`
+    /// plays an attacker, `127.0.0.10` and up honest users).
+    pub fn connect_from(&self, source: &str) -> Conn {
+        Conn::connect_from(source, self.addr)
+    }
+
     /// Connects and joins as `name`, checking the greeting and the welcome.
     pub fn join(&self, name: &str) -> Conn {
-        let mut conn = self.connect();
+        self.welcome(self.connect(), name)
+    }
+
+    /// Connects from `source` and joins as `name`.
+    pub fn join_from(&self, source: &str, name: &str) -> Conn {
+        self.welcome(self.connect_from(source), name)
+    }
+
+    fn welcome(&self, mut conn: Conn, name: &str) -> Conn {
         conn.expect_greeting();
         conn.send(name);
         let welcome = conn.read_line();
@@ -259,7 +313,18 @@ pub struct Conn {
 
 impl Conn {
     pub fn connect(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).expect("connect to the server");
+        let stream = TcpStream::connect_timeout(&addr, PATIENCE).expect("connect to the server");
+        Conn::with(stream)
+    }
+
+    /// Connects from the loopback address `source`.
+    pub fn connect_from(source: &str, addr: SocketAddr) -> Conn {
+        let source: Ipv4Addr = source.parse().expect("an IPv4 address");
+        let stream = loopback::connect_from(source, addr).expect("connect to the server");
+        Conn::with(stream)
+    }
+
+    fn with(stream: TcpStream) -> Conn {
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
         let reader = BufReader::new(stream.try_clone().unwrap());
         Conn { reader, stream }

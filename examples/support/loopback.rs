@@ -1,0 +1,83 @@
+//! Connecting from a chosen loopback address, so that one machine can play
+//! several: an attacker at 127.0.0.2, honest users at 127.0.0.10 and up.
+//! Shared by the tests, the benchmark and the checker (`#[path]` includes).
+//!
+//! std's `TcpStream::connect` lets the kernel choose the source address,
+//! which on loopback is always 127.0.0.1; another one needs the socket bound
+//! before it connects, which std does not offer. So this file declares the
+//! three C library functions it needs (std links the C library anyway) and
+//! hands the socket to std at once. Linux only: `sockaddr_in` is laid out
+//! differently on the BSDs and macOS.
+
+#![allow(dead_code)] // each includer uses what it needs
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::fd::FromRawFd;
+
+/// `struct sockaddr_in` from `<netinet/in.h>` (Linux): port and address in
+/// network byte order.
+#[repr(C)]
+struct SockaddrIn {
+    family: u16,
+    port: [u8; 2],
+    addr: [u8; 4],
+    zero: [u8; 8],
+}
+
+unsafe extern "C" {
+    fn setsockopt(fd: i32, level: i32, name: i32, value: *const i32, len: u32) -> i32;
+    fn socket(domain: i32, kind: i32, protocol: i32) -> i32;
+    fn bind(fd: i32, addr: *const SockaddrIn, len: u32) -> i32;
+    fn connect(fd: i32, addr: *const SockaddrIn, len: u32) -> i32;
+}
+
+const AF_INET: i32 = 2;
+const SOCK_STREAM: i32 = 1;
+const SOCK_CLOEXEC: i32 = 0o2_000_000;
+const SOL_SOCKET: i32 = 1;
+const SO_RCVBUF: i32 = 8;
+
+/// Keeps the kernel from holding more than about `bytes` of what arrives
+/// unread (SO_RCVBUF): a client that stops reading then fills up in
+/// kilobytes, not in the megabytes the kernel would otherwise allow.
+pub fn shrink_receive_buffer(stream: &TcpStream, bytes: i32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = std::mem::size_of::<i32>() as u32;
+    // SAFETY: a plain C call on a live descriptor, with a pointer to a live i32.
+    let done = unsafe { setsockopt(stream.as_raw_fd(), SOL_SOCKET, SO_RCVBUF, &bytes, len) };
+    if done != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Connects to `to` from `source` (any port), as a client on another
+/// machine would.
+pub fn connect_from(source: Ipv4Addr, to: SocketAddr) -> io::Result<TcpStream> {
+    let SocketAddr::V4(to) = to else {
+        return Err(io::Error::other("connect_from speaks IPv4 only"));
+    };
+    let address = |ip: Ipv4Addr, port: u16| SockaddrIn {
+        family: AF_INET as u16,
+        port: port.to_be_bytes(),
+        addr: ip.octets(),
+        zero: [0; 8],
+    };
+    let (from, to) = (address(source, 0), address(*to.ip(), to.port()));
+    let len = std::mem::size_of::<SockaddrIn>() as u32;
+    // SAFETY: plain C calls on a descriptor this function owns, with
+    // pointers to live, correctly laid out structs. `from_raw_fd` takes the
+    // new descriptor at once, so it is closed on every return below.
+    unsafe {
+        let fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let stream = TcpStream::from_raw_fd(fd);
+        if bind(fd, &from, len) != 0 || connect(fd, &to, len) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stream)
+    }
+}

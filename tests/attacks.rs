@@ -1,0 +1,353 @@
+//! A student with a script: attacks on the room through the real binary, each
+//! from its own loopback address (127.0.0.2 the attacker, 127.0.0.10 and up
+//! honest users), so that the per-address rules can be seen. Counts and
+//! connection states only: how fast things happen is the benchmark's job.
+
+mod common;
+
+use std::io::{ErrorKind, Write};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use common::{Conn, Log, Server};
+use predicates::prelude::*;
+
+const ATTACKER: &str = "127.0.0.2";
+
+/// Reads lines until `marker`, returning how many lines before it start with
+/// `prefix`.
+fn count_before(conn: &mut Conn, prefix: &str, marker: &str) -> usize {
+    let mut count = 0;
+    loop {
+        let line = conn.read_line();
+        if line == marker {
+            return count;
+        }
+        count += usize::from(line.starts_with(prefix));
+    }
+}
+
+/// A log nobody reads never stops the room: after thousands of logged
+/// connections have filled the pipe, joins are still answered, a line still
+/// relayed and `/who` still answered.
+#[test]
+fn unread_log_never_stops_the_room() {
+    // Room for every connection below: a server whose log blocks keeps its
+    // readers (and their places) stuck, and new connections would wait.
+    let server = Server::start_with_log(&["--max-clients", "5000"], Log::Unread);
+    // Each connection logs two lines or more; a pipe holds 64 KiB.
+    for _ in 0..2000 {
+        drop(server.connect_from(ATTACKER));
+    }
+    let mut alice = server.join_from("127.0.0.10", "alice");
+    let mut bob = server.join_from("127.0.0.11", "bob");
+    alice.expect("* bob joined");
+    alice.send("still here");
+    bob.expect("alice: still here");
+    bob.send("/who");
+    bob.expect("* online (2): alice, bob");
+}
+
+/// A closed log is never a panic: joins, chat and leaves go on.
+#[test]
+fn closed_log_never_stops_the_room() {
+    let server = Server::start_with_log(&[], Log::Closed);
+    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
+    bob.send("can you hear me?");
+    alice.expect("bob: can you hear me?");
+    bob.send("/quit");
+    alice.expect("* bob left");
+    let _carol = server.join("carol");
+    alice.expect("* carol joined");
+}
+
+/// Ten connections from one address each send a burst of a hundred 1 KiB
+/// lines: users who keep reading get every line, in order, and are never
+/// cut off.
+#[test]
+fn readers_who_keep_reading_survive_any_permitted_burst() {
+    let server = Server::start(&["--max-line-rate", "1000"]);
+    let readers: Vec<Conn> = (0..2)
+        .map(|i| server.join_from(&format!("127.0.0.1{i}"), &format!("reader{i}")))
+        .collect();
+    let mut attackers: Vec<Conn> = (0..10)
+        .map(|i| server.join_from(ATTACKER, &format!("bot{i}")))
+        .collect();
+    let total = 10 * 100;
+    let readers: Vec<_> = readers
+        .into_iter()
+        .map(|mut reader| {
+            thread::spawn(move || {
+                let mut seen = 0;
+                while seen < total {
+                    let line = reader.read_line();
+                    assert!(!line.contains("left"), "a reader saw {line:?}");
+                    seen += usize::from(line.starts_with("bot"));
+                }
+                reader.send("/who");
+                reader.skip_to("* online (12)");
+            })
+        })
+        .collect();
+    let text = "x".repeat(1000);
+    let burst: String = (0..100).map(|i| format!("{i} {text}\n")).collect();
+    for attacker in &mut attackers {
+        attacker.send_raw(burst.as_bytes());
+    }
+    for reader in readers {
+        reader.join().expect("a reader got every line and stayed");
+    }
+}
+
+/// Ten users, each from their own address, send a hundred private 1 KiB
+/// lines to one user, who reads them all and is not cut off.
+#[test]
+fn a_victim_of_private_floods_who_reads_is_not_cut_off() {
+    let server = Server::start(&["--max-line-rate", "1000"]);
+    let mut victim = server.join_from("127.0.0.10", "victim");
+    let mut senders: Vec<Conn> = (0..10)
+        .map(|i| server.join_from(&format!("127.0.0.{}", 30 + i), &format!("s{i}")))
+        .collect();
+    let text = "p".repeat(1000);
+    let flood: String = (0..100)
+        .map(|i| format!("/msg victim {i} {text}\n"))
+        .collect();
+    for sender in &mut senders {
+        sender.send_raw(flood.as_bytes());
+    }
+    let mut private = 0;
+    while private < 10 * 100 {
+        let line = victim.read_line();
+        private += usize::from(line.contains(" (private): "));
+    }
+    victim.send("/who");
+    victim.skip_to("* online (11)");
+}
+
+/// Many users who stopped reading, while others chat at the permitted pace:
+/// the server's memory stays within the README's bound.
+#[test]
+fn users_who_stopped_reading_cost_bounded_memory() {
+    let server = Server::start(&[]);
+    let mut stalled = Vec::new();
+    for i in 0..100 {
+        stalled.push(server.join_from(&format!("127.0.0.{}", 20 + i % 4), &format!("idle{i}")));
+    }
+    let mut chatters: Vec<Conn> = (0..3)
+        .map(|i| server.join_from(&format!("127.0.0.1{i}"), &format!("chat{i}")))
+        .collect();
+    let text = "c".repeat(1000);
+    let lines: String = (0..60).map(|i| format!("{i} {text}\n")).collect();
+    for chatter in &mut chatters {
+        chatter.send_raw(lines.as_bytes());
+    }
+    // chat0 reads everything the others sent: the room kept going.
+    let mut heard = 0;
+    while heard < 2 * 60 {
+        heard += usize::from(chatters[0].read_line().starts_with("chat"));
+    }
+    let peak = server.peak_rss_kib();
+    assert!(peak < 64 * 1024, "server peak RSS {peak} KiB");
+}
+
+/// `--max-per-address`: one address cannot hold more connections than that,
+/// while another address still gets in.
+#[test]
+fn one_address_cannot_take_every_place() {
+    let server = Server::start(&["--max-per-address", "3"]);
+    let _held: Vec<Conn> = (0..3)
+        .map(|_| {
+            let mut conn = server.connect_from(ATTACKER);
+            conn.expect_greeting();
+            conn
+        })
+        .collect();
+    let mut fourth = server.connect_from(ATTACKER);
+    fourth.expect("! too many connections from your address (limit 3); try again later");
+    fourth.expect_closed();
+    let _alice = server.join_from("127.0.0.10", "alice");
+}
+
+/// One address's connections share one flood allowance: five connections
+/// that each send sixty lines get about one burst (100 lines, joins
+/// included) through at once, not five.
+#[test]
+fn connections_from_one_address_share_one_allowance() {
+    let server = Server::start(&["--max-line-rate", "1"]);
+    let mut watcher = server.join_from("127.0.0.10", "watcher");
+    let mut speaker = server.join_from("127.0.0.11", "speaker");
+    let mut bots: Vec<Conn> = (0..5)
+        .map(|i| server.join_from(ATTACKER, &format!("bot{i}")))
+        .collect();
+    let lines: String = (0..60).map(|i| format!("spam {i}\n")).collect();
+    for bot in &mut bots {
+        bot.send_raw(lines.as_bytes());
+    }
+    // Once the flood is under way, a line from elsewhere marks the moment.
+    let mut through = 0;
+    while through < 50 {
+        through += usize::from(watcher.read_line().starts_with("bot"));
+    }
+    speaker.send("marker");
+    through += count_before(&mut watcher, "bot", "speaker: marker");
+    assert!(through <= 100, "{through} of 300 lines passed at once");
+}
+
+/// Joining and leaving cost allowance too: a loop of joins and quits from
+/// one address puts about one burst of notices on screens, not all of them.
+#[test]
+fn churn_cannot_flood_the_room_with_notices() {
+    let server = Server::start(&["--max-line-rate", "1"]);
+    let mut watcher = server.join_from("127.0.0.10", "watcher");
+    let mut speaker = server.join_from("127.0.0.11", "speaker");
+    let churners: Vec<Conn> = (0..60)
+        .map(|i| {
+            let mut conn = server.connect_from(ATTACKER);
+            conn.send_raw(format!("churn{i}\n/quit\n").as_bytes());
+            conn
+        })
+        .collect();
+    // Once the churn is under way, a line from elsewhere marks the moment.
+    let mut notices = 0;
+    while notices < 20 {
+        notices += usize::from(watcher.read_line().starts_with("* churn"));
+    }
+    speaker.send("marker");
+    notices += count_before(&mut watcher, "* churn", "speaker: marker");
+    assert!(
+        notices <= 70,
+        "{notices} of 120 join and leave notices passed"
+    );
+    drop(churners);
+}
+
+/// Writes `chunk` over and over until a write has waited half a second, or
+/// `limit` bytes are written; returns how many were. (Stopping early only
+/// makes the count smaller: a slow machine cannot fail a test that checks
+/// the count is small.)
+fn write_until_held_back(conn: &mut Conn, chunk: &[u8], limit: usize) -> usize {
+    conn.stream
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut written = 0;
+    while written < limit {
+        match conn.stream.write(chunk) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => break, // held back (timed out), or closed
+        }
+    }
+    written
+}
+
+/// Every byte read counts against the sender's allowance, before the name
+/// and after it, in a line that never ends: the server soon stops reading
+/// such a sender, whose writes then wait, instead of reading gigabytes.
+#[test]
+fn bytes_count_against_the_allowance() {
+    let server = Server::start(&[]);
+    let mut before_name = server.connect_from(ATTACKER);
+    let mut after_name = server.join_from("127.0.0.3", "endless");
+    let chunk = vec![b'z'; 64 * 1024];
+    let limit = 200 << 20;
+    for conn in [&mut before_name, &mut after_name] {
+        let written = write_until_held_back(conn, &chunk, limit);
+        assert!(written < limit / 4, "the server read {written} bytes");
+    }
+    let [mut alice, mut bob] = [
+        server.join_from("127.0.0.10", "alice"),
+        server.join_from("127.0.0.11", "bob"),
+    ];
+    alice.expect("* bob joined");
+    bob.send("unaffected");
+    alice.expect("bob: unaffected");
+}
+
+/// A connection that keeps sending a taken name without reading the
+/// refusals is cut off like any other that stopped reading.
+#[test]
+fn refused_names_unread_end_the_connection() {
+    let server = Server::start(&["--max-line-rate", "0"]);
+    // A long name makes long refusals: fewer are needed to fill the buffers.
+    let name = "abcdefghijklmnopqrstuvwx";
+    let _taken = server.join_from("127.0.0.10", name);
+    let mut pest = server.connect_from(ATTACKER);
+    common::loopback::shrink_receive_buffer(&pest.stream, 4096).unwrap();
+    let names = format!("{name}\n").repeat(10_000);
+    // Until the server closes the connection: then a write fails with a
+    // reset or a broken pipe (a write that merely waits is not the end).
+    let deadline = Instant::now() + 6 * common::PATIENCE;
+    let closed = loop {
+        match pest.stream.write_all(names.as_bytes()) {
+            Err(e) if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break true;
+            }
+            _ if Instant::now() > deadline => break false,
+            _ => {}
+        }
+    };
+    assert!(closed, "still open after a minute of unread refusals");
+    server.expect_log("stopped reading before choosing a name");
+}
+
+/// Names that look blank or that read the same are refused, and invisible
+/// characters never reach anyone: Unicode's whole Default_Ignorable list.
+#[test]
+fn names_and_text_cannot_hide() {
+    let server = Server::start(&[]);
+    let mut conn = server.connect();
+    conn.expect_greeting();
+    conn.send("\u{115F}\u{1160}\u{3164}\u{FFA0}");
+    conn.expect("! a name needs at least one letter; try again");
+    conn.send("Straße");
+    conn.expect_prefix("* welcome Straße;");
+    let (_ivan, _office) = (server.join("Ivan"), server.join("office"));
+    let mut other = server.connect();
+    other.expect_greeting();
+    for taken in ["STRASSE", "ıvan", "oﬃce"] {
+        other.send(taken);
+        other.expect(&format!("! the name {taken} is taken; try another"));
+    }
+    other.send("zoe");
+    other.expect_prefix("* welcome zoe;");
+    let tags: String = "secret"
+        .chars()
+        .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
+        .collect();
+    other.send(&format!(
+        "a\u{00AD}b\u{034F}c\u{180E}d\u{FE0F}e\u{2061}f{tags}g"
+    ));
+    conn.skip_to("zoe: abcdefg");
+}
+
+/// Every number on the command line has a range; outside it is a usage
+/// error (exit 2) that names the range, never a panic later.
+#[test]
+fn numbers_out_of_range_are_usage_errors() {
+    let run = |args: &[&str]| {
+        Command::cargo_bin("chatroom")
+            .unwrap()
+            .args(args)
+            .timeout(Duration::from_secs(10))
+            .assert()
+    };
+    run(&["server", "--name-timeout", "18446744073709551615"])
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "error: invalid --name-timeout '18446744073709551615': expected a whole number of seconds from 1 to 3600",
+        ));
+    for (flag, value, range) in [
+        ("--port", "70000", "from 0 to 65535"),
+        ("--max-clients", "0", "from 1 to 100000"),
+        ("--max-per-address", "0", "from 1 to 100000"),
+        ("--max-line-rate", "1001", "from 0 to 1000"),
+    ] {
+        run(&["server", flag, value])
+            .code(2)
+            .stderr(predicate::str::contains(range));
+    }
+    run(&["client", "--port", "0"])
+        .code(2)
+        .stderr(predicate::str::contains("from 1 to 65535"));
+}
