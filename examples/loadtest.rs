@@ -23,6 +23,15 @@
 //! - `idle N`: N clients join one after another and stay idle; time until
 //!   every join notice is delivered, server memory and threads while idle,
 //!   then the time one line takes to reach all N.
+//! - `attack N S`: N honest users, each from its own loopback address
+//!   (127.0.0.10 and up), chat at 2 lines/s each for S seconds and read
+//!   everything, while one attacker address (127.0.0.2) does all it can at
+//!   once: bursts of 1 KiB lines from ten connections, private floods at one
+//!   honest user, join-and-quit churn, endless bytes without a newline
+//!   before and after a name, and a taken name sent again and again without
+//!   reading. The server runs with its default limits (flood control on).
+//!   Honest users' losses, disconnections and latency, with the server's CPU
+//!   and memory. Linux only (it binds source addresses).
 //!
 //! Every line carries its send time, so latency is measured end to end, from
 //! the sending client's `write` to the receiving client's `read`. Std only,
@@ -31,13 +40,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+
+#[path = "support/loopback.rs"]
+mod loopback;
 
 /// How long a client waits with no line arriving before it gives up on the
 /// lines still missing (they count as lost).
@@ -66,6 +78,7 @@ enum Scenario {
     Fanout { clients: usize, lines: usize },
     Latency { clients: usize, rate: u32 },
     Idle { clients: usize },
+    Attack { honest: usize, seconds: u64 },
 }
 
 impl Scenario {
@@ -74,6 +87,7 @@ impl Scenario {
             Scenario::Fanout { clients, lines } => format!("fanout {clients}x{lines}"),
             Scenario::Latency { clients, rate } => format!("latency {clients} {rate}"),
             Scenario::Idle { clients } => format!("idle {clients}"),
+            Scenario::Attack { honest, seconds } => format!("attack {honest} {seconds}"),
         }
     }
 }
@@ -103,7 +117,7 @@ impl Target {
 }
 
 fn usage() -> String {
-    "usage: loadtest [fanout NxM | latency N R | idle N]... [--server CMD]... [--addr HOST:PORT] [--json FILE]".into()
+    "usage: loadtest [fanout NxM | latency N R | idle N | attack N S]... [--server CMD]... [--addr HOST:PORT] [--json FILE]".into()
 }
 
 fn run() -> Result<(), String> {
@@ -134,6 +148,11 @@ fn run() -> Result<(), String> {
                 let clients = number(&next(&mut i)?)?;
                 let rate = number(&next(&mut i)?)? as u32;
                 scenarios.push(Scenario::Latency { clients, rate });
+            }
+            "attack" => {
+                let honest = number(&next(&mut i)?)?;
+                let seconds = number(&next(&mut i)?)? as u64;
+                scenarios.push(Scenario::Attack { honest, seconds });
             }
             "idle" => scenarios.push(Scenario::Idle {
                 clients: number(&next(&mut i)?)?,
@@ -177,11 +196,12 @@ fn run() -> Result<(), String> {
     for scenario in &scenarios {
         for target in &targets {
             eprintln!("== {} on {}", scenario.label(), target.label());
-            let server = ServerUnderTest::start(target)?;
+            let server = ServerUnderTest::start(target, scenario)?;
             let result = match scenario {
                 Scenario::Fanout { clients, lines } => fanout(&server, *clients, *lines),
                 Scenario::Latency { clients, rate } => latency(&server, *clients, *rate),
                 Scenario::Idle { clients } => idle(&server, *clients),
+                Scenario::Attack { honest, seconds } => attack(&server, *honest, *seconds),
             };
             // A server that fails a scenario still gets its row, with the
             // figures measured up to the failure and the reason.
@@ -229,7 +249,7 @@ struct ServerUnderTest {
 }
 
 impl ServerUnderTest {
-    fn start(target: &Target) -> Result<ServerUnderTest, String> {
+    fn start(target: &Target, scenario: &Scenario) -> Result<ServerUnderTest, String> {
         let command = match target {
             Target::Addr(addr) => {
                 let addr = addr.parse().map_err(|_| format!("not HOST:PORT: {addr}"))?;
@@ -248,10 +268,13 @@ impl ServerUnderTest {
                     .map(|p| p.join("chatroom"))
                     .ok_or("cannot locate target/release/chatroom")?;
                 let mut c = Command::new(bin);
-                // No flood control: the benchmark measures the server, not the limit.
-                c.args(["server", "--port", "0", "--max-clients", "100000"]);
-                c.args(["--max-per-address", "100000"]);
-                c.args(["--max-line-rate", "0"]);
+                c.args(["server", "--port", "0"]);
+                // No limits, except under attack: the other scenarios
+                // measure the server, not the limits.
+                if !matches!(scenario, Scenario::Attack { .. }) {
+                    c.args(["--max-clients", "100000", "--max-per-address", "100000"]);
+                    c.args(["--max-line-rate", "0"]);
+                }
                 c
             }
             Target::Command(cmd) => {
@@ -359,7 +382,17 @@ struct Client {
 
 /// Connects and joins as `name`: greeting, name, welcome.
 fn join(addr: SocketAddr, name: &str) -> Result<Client, String> {
-    let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    let stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    handshake(stream, name)
+}
+
+/// Connects from the loopback address `source` and joins as `name`.
+fn join_from(source: Ipv4Addr, addr: SocketAddr, name: &str) -> Result<Client, String> {
+    let stream = loopback::connect_from(source, addr).map_err(|e| format!("connect: {e}"))?;
+    handshake(stream, name)
+}
+
+fn handshake(mut stream: TcpStream, name: &str) -> Result<Client, String> {
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(STALL_LIMIT))
@@ -554,11 +587,17 @@ fn fanout(server: &ServerUnderTest, clients: usize, lines: usize) -> Outcome {
 
 /// `latency N R`: steady traffic, R lines/s from each of N clients, for 5 s.
 fn latency(server: &ServerUnderTest, clients: usize, rate: u32) -> Outcome {
-    const SECONDS: u32 = 5;
     let joined = join_all(server.addr, clients).map_err(failed)?;
-    eprintln!("  {clients} joined; sending {rate} lines/s each for {SECONDS} s");
+    steady(joined, rate, 5)
+}
+
+/// Every client in `joined` sends `rate` lines a second for `seconds` and
+/// reads everyone else's.
+fn steady(joined: Vec<Client>, rate: u32, seconds: u32) -> Outcome {
+    let clients = joined.len();
+    eprintln!("  {clients} joined; sending {rate} lines/s each for {seconds} s");
     let epoch = Instant::now();
-    let rounds = (rate * SECONDS) as usize;
+    let rounds = (rate * seconds) as usize;
     let expected = ((clients - 1) * rounds) as u64;
     let mut writers = Vec::new();
     let mut handles = Vec::new();
@@ -586,13 +625,94 @@ fn latency(server: &ServerUnderTest, clients: usize, rate: u32) -> Outcome {
             if let Some(wait) = at.checked_duration_since(Instant::now()) {
                 thread::sleep(wait);
             }
-            writer
-                .write_all(data_line(seq, epoch).as_bytes())
-                .map_err(|e| failed(format!("send: {e}")))?;
+            // A failed send is a dropped client; its receiver reports it.
+            let _ = writer.write_all(data_line(seq, epoch).as_bytes());
         }
     }
     let all: Vec<Received> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
     Ok(summarize(all, expected, start))
+}
+
+/// The attacker's one address.
+const ATTACKER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+
+/// `attack N S`: N honest users chat while one address attacks (see the
+/// top of this file). The attack threads stop when the honest traffic ends.
+fn attack(server: &ServerUnderTest, honest: usize, seconds: u64) -> Outcome {
+    let joined: Vec<Client> = (0..honest)
+        .map(|i| {
+            join_from(
+                Ipv4Addr::new(127, 0, 0, 10 + i as u8),
+                server.addr,
+                &format!("c{i}"),
+            )
+        })
+        .collect::<Result<_, _>>()
+        .map_err(failed)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let line = format!("{}\n", "x".repeat(1000));
+    let private = format!("/msg c0 {}\n", "p".repeat(1000));
+    let endless = "z".repeat(64 * 1024);
+    // (kind, connections, name to join with or "", what to send again and again)
+    let attacks: [(&str, usize, &str, String); 6] = [
+        ("burst", 10, "bot", line.repeat(100)),
+        ("private", 5, "pm", private.repeat(100)),
+        ("churn", 1, "", String::new()),
+        ("endless-before-name", 5, "", endless.clone()),
+        ("endless-after-name", 5, "zz", endless),
+        ("taken-name", 5, "", "c1\n".repeat(1000)),
+    ];
+    let mut workers = Vec::new();
+    for (kind, count, name, payload) in attacks {
+        for k in 0..count {
+            let (stop, payload) = (Arc::clone(&stop), payload.clone());
+            let name = if name.is_empty() {
+                String::new()
+            } else {
+                format!("{name}{k}")
+            };
+            let addr = server.addr;
+            let work = move || attack_worker(addr, kind, &name, payload.as_bytes(), &stop);
+            workers.push(spawn(format!("{kind}{k}"), work).map_err(failed)?);
+        }
+    }
+    let outcome = steady(joined, 2, seconds as u32);
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        let _ = worker.join();
+    }
+    outcome
+}
+
+/// One attacking connection: connects from the attacker's address (again
+/// whenever the server closes it), joins as `name` unless it is empty, then
+/// sends `payload` over and over without reading, until `stop`. `churn`
+/// instead joins and quits in a loop, each time as someone new.
+fn attack_worker(addr: SocketAddr, kind: &str, name: &str, payload: &[u8], stop: &AtomicBool) {
+    let mut round = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        round += 1;
+        let Ok(mut stream) = loopback::connect_from(ATTACKER, addr) else {
+            thread::sleep(Duration::from_millis(50)); // refused: the address is full
+            continue;
+        };
+        let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
+        if kind == "churn" {
+            let _ = stream.write_all(format!("x{round}\n/quit\n").as_bytes());
+            continue;
+        }
+        if !name.is_empty() && stream.write_all(format!("{name}\n").as_bytes()).is_err() {
+            continue;
+        }
+        while !stop.load(Ordering::Relaxed) {
+            match stream.write(payload) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => break, // closed by the server: connect again
+            }
+        }
+    }
 }
 
 /// One idle client as the pollers see it.

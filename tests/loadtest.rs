@@ -66,3 +66,30 @@ fn tiny_benchmark_reports_zero_loss() {
     assert_ne!(field(&json, 2, "idle_kib_per_client"), "null");
     assert_eq!(field(&json, 2, "note"), "null");
 }
+
+/// A tiny attack, against the server with its default limits: the honest
+/// users lose nothing and nobody is cut off.
+#[test]
+fn tiny_attack_costs_honest_users_nothing() {
+    let server = format!(
+        "{} server --port 0",
+        assert_cmd::cargo::cargo_bin("chatroom").display()
+    );
+    let json_path = std::env::temp_dir().join(format!("attack-{}.json", std::process::id()));
+    let output = loadtest()
+        .args(["attack", "3", "2", "--server", &server, "--json"])
+        .arg(&json_path)
+        .output()
+        .expect("run loadtest");
+    assert!(
+        output.status.success(),
+        "loadtest failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json = std::fs::read_to_string(&json_path).expect("the --json file");
+    let _ = std::fs::remove_file(&json_path);
+    assert_eq!(field(&json, 0, "lost"), "0");
+    assert_eq!(field(&json, 0, "dropped"), "0");
+    assert_ne!(field(&json, 0, "p99_ms"), "null");
+    assert_eq!(field(&json, 0, "note"), "null");
+}
