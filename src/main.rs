@@ -28,7 +28,7 @@ chatroom: a client-server chat for a classroom
 Usage:
   chatroom server [--host HOST] [--port PORT] [--max-clients N] [--max-per-address N]
                   [--name-timeout SECS] [--max-line-rate N]
-  chatroom client [--host HOST] [--port PORT] [--name NAME]
+  chatroom client [--host HOST] [--port PORT] [--name NAME] [--retries N]
   chatroom --help | --version
 
 Start one server, then one client per person. 'chatroom server --help' and
@@ -72,19 +72,23 @@ Without a terminal (stdin closed, as under nohup or a service manager) the
 console is off and the server simply runs.";
 
 const CLIENT_USAGE: &str = "\
-Usage: chatroom client [--host HOST] [--port PORT] [--name NAME]
+Usage: chatroom client [--host HOST] [--port PORT] [--name NAME] [--retries N]
 
 Joins a chat server. Asks for whatever the options do not give: the server's
-host, its port, and your name. Then every line you type is sent to the room,
-and every line from the room is printed.
+host (HOST:PORT answers both), its port, and your name. Then every line you
+type is sent to the room, and every line from the room is printed.
 
 Options:
-  --host HOST  the server's address [asked; default 127.0.0.1]
-  --port PORT  the server's port, 1 to 65535 [asked; default 1918]
-  --name NAME  your name in the chat [asked]
+  --host HOST    the server's address [asked; default 127.0.0.1]
+  --port PORT    the server's port, 1 to 65535 [asked; default 1918]
+  --name NAME    your name in the chat [asked]
+  --retries N    times to connect again when the connection is lost, 0 to
+                 100, pausing 1, 2, 4, 8, then 15 s [default: 8, about 75 s]
 
 In the chat: /who lists who is online, /msg NAME TEXT talks to one person,
-/help lists the commands, /quit (or Ctrl-D) leaves.";
+/help lists the commands, /quit (or Ctrl-D, or Ctrl-C) leaves. In a terminal,
+the line you type stays whole while others' lines arrive above it; Up and
+Down bring back earlier lines.";
 
 /// How the process ends: the exit codes are part of the interface.
 enum Exit {
@@ -178,7 +182,7 @@ fn parse_server(args: &[String]) -> Result<server::Config, Exit> {
         )?),
         max_line_rate: flags.number(
             "--max-line-rate",
-            "a whole number of lines per second (0: no limit)",
+            "a whole number of lines per second",
             0..=1000,
             20,
         )? as u32,
@@ -186,7 +190,8 @@ fn parse_server(args: &[String]) -> Result<server::Config, Exit> {
 }
 
 fn parse_client(args: &[String]) -> Result<client::Config, Exit> {
-    let mut flags = Flags::parse(args, CLIENT_USAGE, &["--host", "--port", "--name"])?;
+    let known = ["--host", "--port", "--name", "--retries"];
+    let mut flags = Flags::parse(args, CLIENT_USAGE, &known)?;
     let port = match flags.take("--port") {
         None => None,
         Some(text) => Some(check_number("--port", &text, "a port number", 1..=65535)? as u16),
@@ -195,6 +200,7 @@ fn parse_client(args: &[String]) -> Result<client::Config, Exit> {
         host: flags.take("--host"),
         port,
         name: flags.take("--name"),
+        retries: flags.number("--retries", "a whole number", 0..=100, 8)? as u32,
     })
 }
 

@@ -106,7 +106,8 @@ pub fn read_line_limited<R: BufRead>(
     Ok(Some(Line::Text(String::from_utf8_lossy(buf).into_owned())))
 }
 
-/// Makes text safe to print on another person's terminal, and trims it.
+/// Makes text safe to print on another person's terminal, and trims its end
+/// (its start is kept: pasted code keeps its indentation).
 ///
 /// Control characters (U+0000 to U+001F and U+007F to U+009F, exactly what
 /// `char::is_control` matches) are removed: among them is ESC, which starts
@@ -123,7 +124,7 @@ pub fn sanitize(text: &str) -> String {
             c => Some(c),
         })
         .collect();
-    cleaned.trim().to_string()
+    cleaned.trim_end().to_string()
 }
 
 /// Characters that show nothing by themselves: removed, so that what you
@@ -178,27 +179,43 @@ pub enum NameError {
 }
 
 /// Checks a (sanitised) name: 1 to [`MAX_NAME_CHARS`] characters, each a letter
-/// or digit of any script, `_` or `-`, and at least one of them a letter.
+/// or digit of any script, `_` or `-`, or a combining mark after a letter
+/// (some keyboards type `é` as `e` then U+0301); at least one a letter.
 ///
 /// Why so strict: a name appears at the start of every line its owner sends,
 /// so spaces or `:` would let someone impersonate a notice (`* server`) or
 /// another user (`bob: hi`). Letters of every script are allowed because a
 /// class is not only English speakers.
 pub fn validate_name(name: &str) -> Result<(), NameError> {
-    let count = name.chars().count();
     if !name.chars().any(char::is_alphabetic) {
         return Err(NameError::Empty);
     }
-    if count > MAX_NAME_CHARS {
+    if name.chars().count() > MAX_NAME_CHARS {
         return Err(NameError::TooLong);
     }
-    match name
-        .chars()
-        .find(|&c| !(c.is_alphanumeric() || c == '_' || c == '-'))
-    {
-        Some(bad) => Err(NameError::BadChar(bad)),
-        None => Ok(()),
+    let mut previous = ' ';
+    for c in name.chars() {
+        let accent =
+            is_combining_mark(c) && (previous.is_alphabetic() || is_combining_mark(previous));
+        if !(c.is_alphanumeric() || c == '_' || c == '-' || accent) {
+            return Err(NameError::BadChar(c));
+        }
+        previous = c;
     }
+    Ok(())
+}
+
+/// The combining diacritical marks: accents that sit on the letter before
+/// them (U+0300 to U+036F, and the blocks that extend them).
+pub fn is_combining_mark(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0300}'..='\u{036F}'
+            | '\u{1AB0}'..='\u{1AFF}'
+            | '\u{1DC0}'..='\u{1DFF}'
+            | '\u{20D0}'..='\u{20FF}'
+            | '\u{FE20}'..='\u{FE2F}'
+    )
 }
 
 /// The form of a name used to compare names: `Alice` and `ALICE` are the same
@@ -419,9 +436,31 @@ pub fn from_server(text: &str) -> String {
     notice(&format!("[server] {text}"))
 }
 
+/// How the line to a user removed with `/kick` begins; the client knows it,
+/// and does not reconnect.
+pub const REMOVED: &str = "! you were removed by the server: ";
+
 /// What a user removed with `/kick` is told before the connection closes.
 pub fn removed(reason: &str) -> String {
-    error(&format!("you were removed by the server: {reason}"))
+    format!("{REMOVED}{reason}\n")
+}
+
+/// Splits an answer to the client's host prompt that carries a port too:
+/// `host:1918`, `[::1]:1918`. A bare IPv6 address keeps its colons.
+pub fn split_host_port(answer: &str) -> (String, Option<u16>) {
+    if let Some(rest) = answer.strip_prefix('[') {
+        return match rest.split_once("]:") {
+            Some((host, port)) => (host.to_string(), port.parse().ok()),
+            None => (rest.trim_end_matches(']').to_string(), None),
+        };
+    }
+    match answer.split_once(':') {
+        Some((host, port)) if !port.contains(':') => match port.parse() {
+            Ok(port) => (host.to_string(), Some(port)),
+            Err(_) => (answer.to_string(), None),
+        },
+        _ => (answer.to_string(), None),
+    }
 }
 
 /// A line typed on the server's console by the teacher.
@@ -764,8 +803,9 @@ mod tests {
     }
 
     #[test]
-    fn surrounding_whitespace_is_trimmed() {
-        assert_eq!(sanitize("  \t hi there \r"), "hi there");
+    fn only_trailing_whitespace_is_trimmed() {
+        // Leading spaces are indentation, kept since issue 11 (pasted code).
+        assert_eq!(sanitize("  \t hi there \r"), "    hi there");
     }
 
     #[test]

@@ -348,7 +348,7 @@ impl Reader {
     /// Checks a name and asks the broker to let the user in with it. `Err` is
     /// the `! ` line that says why not.
     fn ask_to_join(&mut self, text: &str, outbox: &Outbox) -> Result<(), String> {
-        let name = protocol::sanitize(text);
+        let name = protocol::sanitize(text).trim().to_string();
         protocol::validate_name(&name).map_err(|why| protocol::name_refused(&why))?;
         self.pace(1.0); // beyond the report: the join notice costs a line
         // Only the broker knows who is online, so only it can say whether the
@@ -1022,7 +1022,7 @@ fn run_console(events: SyncSender<Event>, limits: Arc<Limits>) {
     let mut buf = Vec::new();
     loop {
         let line = match protocol::read_line_limited(&mut keyboard, MAX_LINE_BYTES, &mut buf) {
-            Ok(Some(Line::Text(line))) => protocol::sanitize(&line),
+            Ok(Some(Line::Text(line))) => protocol::sanitize(&line).trim().to_string(),
             Ok(Some(Line::TooLong)) => {
                 say(protocol::line_too_long());
                 continue;

@@ -85,14 +85,16 @@ fn taken_name_is_refused_case_insensitively() {
 }
 
 /// A line reaches every other user as `NAME: TEXT`, and is not echoed to
-/// its sender (the sender's next line is the answer to its `/who`).
+/// its sender (the sender's next line is the answer to its `/who`). Its
+/// leading spaces are kept (pasted code keeps its indentation), its trailing
+/// ones trimmed. (Until issue 11, both ends were trimmed.)
 #[test]
 fn chat_line_reaches_everyone_else_without_echo() {
     let server = Server::start(&[]);
     let [mut alice, mut bob, mut carol] = server.join_all(["alice", "bob", "carol"]);
     alice.send("  hello, room  ");
-    bob.expect("alice: hello, room");
-    carol.expect("alice: hello, room");
+    bob.expect("alice:   hello, room");
+    carol.expect("alice:   hello, room");
     alice.send("/who");
     alice.expect("* online (3): alice, bob, carol");
 }

@@ -451,8 +451,15 @@ impl Client {
     /// Starts a client that joins `server` as `name` (all by flags), and
     /// waits for its welcome.
     pub fn join(server: &Server, name: &str) -> Client {
+        Client::join_with(server, name, &[])
+    }
+
+    /// `join`, with more arguments.
+    pub fn join_with(server: &Server, name: &str, more: &[&str]) -> Client {
         let port = server.addr.port().to_string();
-        let mut client = Client::start(&["--host", "127.0.0.1", "--port", &port, "--name", name]);
+        let mut args = vec!["--host", "127.0.0.1", "--port", &port, "--name", name];
+        args.extend(more);
+        let mut client = Client::start(&args);
         client.expect_output(&format!("* welcome {name};"));
         client
     }
