@@ -528,6 +528,11 @@ pub fn start_keyboard(inputs: Sender<Input>, prompt: &str) -> Arc<Screen> {
     } else {
         None
     };
+    // For the test that a panic restores the terminal too; debug builds only.
+    #[cfg(debug_assertions)]
+    if std::env::var_os("CHATROOM_TEST_PANIC").is_some_and(|v| !v.is_empty()) {
+        panic!("CHATROOM_TEST_PANIC is set");
+    }
     let screen = Arc::new(Screen { editor });
     let keyboard = Arc::clone(&screen);
     // Spawn: the keyboard thread, for the life of the process. Blocked in a

@@ -27,7 +27,7 @@ chatroom: a client-server chat for a classroom
 
 Usage:
   chatroom server [--host HOST] [--port PORT] [--max-clients N] [--max-per-address N]
-                  [--name-timeout SECS] [--max-line-rate N]
+                  [--name-timeout SECS] [--max-line-rate N] [--history N]
   chatroom client [--host HOST] [--port PORT] [--name NAME] [--retries N]
   chatroom --help | --version
 
@@ -36,7 +36,7 @@ Start one server, then one client per person. 'chatroom server --help' and
 
 const SERVER_USAGE: &str = "\
 Usage: chatroom server [--host HOST] [--port PORT] [--max-clients N] [--max-per-address N]
-                       [--name-timeout SECS] [--max-line-rate N]
+                       [--name-timeout SECS] [--max-line-rate N] [--history N]
 
 Runs the chat server: one shared room for everyone who connects.
 
@@ -58,6 +58,8 @@ Options:
                          faster senders are slowed down, never cut off. Bursts
                          of 100 pass at once; joining, leaving and every KiB
                          sent count as a line. 0 = no limit [default: 20]
+  --history N            public lines a newcomer is shown, marked
+                         '* [earlier] ...', 0 to 100 [default: 20]
 
 The first line on stdout is 'listening on IP:PORT'. Connections, names and
 departures are logged on stderr, one line each.
@@ -166,6 +168,7 @@ fn parse_server(args: &[String]) -> Result<server::Config, Exit> {
         "--max-per-address",
         "--name-timeout",
         "--max-line-rate",
+        "--history",
     ];
     let mut flags = Flags::parse(args, SERVER_USAGE, &known)?;
     let whole = "a whole number";
@@ -186,6 +189,7 @@ fn parse_server(args: &[String]) -> Result<server::Config, Exit> {
             0..=1000,
             20,
         )? as u32,
+        history: flags.number("--history", whole, 0..=100, 20)? as usize,
     })
 }
 

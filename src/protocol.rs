@@ -347,6 +347,21 @@ pub fn online<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String {
 /// there, and `/who` gives the whole list.
 pub const WELCOME_LISTED_NAMES: usize = 30;
 
+/// `to NAME (private): TEXT`: a `/msg`, as its sender sees it confirmed.
+pub fn private_sent(to: &str, text: &str) -> String {
+    format!("to {to} (private): {text}\n")
+}
+
+/// `* [earlier] LINE`: a public line said before a newcomer joined, sent
+/// to them after the welcome and marked, so nobody takes it for a live one.
+pub fn earlier(line: &str) -> String {
+    let line = line.trim_end();
+    notice(&format!(
+        "[earlier] {}",
+        line.strip_prefix(NOTICE).unwrap_or(line)
+    ))
+}
+
 /// `* welcome NAME; online (N): ...`, the newcomer's proof that the name was
 /// accepted. The client waits for a `* ` line after sending a name: this one.
 pub fn welcome<'a>(name: &str, names: impl ExactSizeIterator<Item = &'a str>) -> String {
@@ -929,6 +944,37 @@ mod tests {
             name_deadline(30),
             "! no name within 30 s; closing the connection\n"
         );
+    }
+
+    #[test]
+    fn history_and_confirmation_lines_have_their_pinned_shapes() {
+        assert_eq!(earlier("alice: hi\n"), "* [earlier] alice: hi\n");
+        assert_eq!(earlier("* [server] quiz\n"), "* [earlier] [server] quiz\n");
+        assert_eq!(private_sent("bob", "psst"), "to bob (private): psst\n");
+    }
+
+    #[test]
+    fn a_combining_accent_after_a_letter_is_part_of_a_name() {
+        assert_eq!(validate_name("Jose\u{301}"), Ok(()));
+        assert_eq!(validate_name("e\u{301}\u{323}va"), Ok(()));
+        assert_eq!(
+            validate_name("\u{301}eva"),
+            Err(NameError::BadChar('\u{301}'))
+        );
+        assert_eq!(
+            validate_name("a_\u{301}"),
+            Err(NameError::BadChar('\u{301}'))
+        );
+    }
+
+    #[test]
+    fn host_answers_may_carry_a_port() {
+        let split = |answer: &str| split_host_port(answer);
+        assert_eq!(split("127.0.0.1:1918"), ("127.0.0.1".into(), Some(1918)));
+        assert_eq!(split("example.org"), ("example.org".into(), None));
+        assert_eq!(split("[::1]:1918"), ("::1".into(), Some(1918)));
+        assert_eq!(split("::1"), ("::1".into(), None));
+        assert_eq!(split("host:http"), ("host:http".into(), None));
     }
 
     #[test]

@@ -30,7 +30,7 @@
 //!
 //! Not here: how lines are read, cleaned and worded (`protocol.rs`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{self, BufReader, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -53,6 +53,8 @@ pub struct Config {
     pub name_timeout: Duration,
     /// Lines per second each address may send (flood control); 0: no limit.
     pub max_line_rate: u32,
+    /// How many public lines a newcomer is shown after the welcome.
+    pub history: usize,
 }
 
 // ---------------------------------------------------------------------------
@@ -128,7 +130,8 @@ fn start_threads(config: &Config) -> Result<(Arc<Limits>, Sender<Connection>), S
     // holds `inbox`.
     let (events, inbox) = mpsc::sync_channel::<Event>(EVENT_QUEUE);
     // Spawn: the broker. It runs as long as the process.
-    spawn("broker", None, move || run_broker(inbox))?;
+    let history = config.history;
+    spawn("broker", None, move || run_broker(inbox, history))?;
     let limits = Arc::new(Limits::new(config));
     let (console_events, console_limits) = (events.clone(), Arc::clone(&limits));
     // Spawn: the console. It ends the process on `/quit`, or ends alone at
@@ -425,7 +428,6 @@ struct User {
 /// reading then blocks that write, the lock stays held, and the whole room
 /// freezes. Here nobody shares the room, so it needs no lock, and the broker
 /// never writes to a socket.
-#[derive(Default)]
 struct Room {
     users: HashMap<u64, User>,
     /// Folded name (see `protocol::fold_name`) to id: finds `/msg` targets,
@@ -434,6 +436,10 @@ struct Room {
     by_name: BTreeMap<String, u64>,
     /// Users whose outbox was full; cut off at the end of the round.
     too_slow: Vec<u64>,
+    /// Beyond the report: the last public lines, marked as earlier ones, for
+    /// newcomers (`--history`); at most `history_lines`, shared like any line.
+    history: VecDeque<Arc<str>>,
+    history_lines: usize,
 }
 
 /// The broker: the one thread that owns the room (report §3.1: the server
@@ -444,8 +450,14 @@ struct Room {
 /// [`ROUND_EVENTS`]), then each user's lines go to their outbox together.
 /// Sending each line on its own would wake a writer thread for every line;
 /// rounds made `fanout 100x100` 5.2 times faster, `fanout 1000x10` 53 times.
-fn run_broker(inbox: Receiver<Event>) {
-    let mut room = Room::default();
+fn run_broker(inbox: Receiver<Event>, history_lines: usize) {
+    let mut room = Room {
+        users: HashMap::new(),
+        by_name: BTreeMap::new(),
+        too_slow: Vec::new(),
+        history: VecDeque::new(),
+        history_lines,
+    };
     while let Ok(event) = inbox.recv() {
         let mut open = room.handle(event);
         for event in inbox.try_iter().take(ROUND_EVENTS) {
@@ -518,6 +530,9 @@ impl Room {
         // client takes it as the sign that the name was accepted.
         let welcome = protocol::welcome(&self.users[&id].name, self.names());
         self.send(id, welcome);
+        if let Some(user) = self.users.get_mut(&id) {
+            user.pending.extend(self.history.iter().cloned());
+        }
         self.broadcast(joined, Some(id));
         Ok(())
     }
@@ -536,10 +551,16 @@ impl Room {
         match command {
             Command::Say(text) => {
                 let line = protocol::chat(&user.name, &text);
+                self.remember(&line);
                 self.broadcast(line, Some(id));
             }
             Command::Msg { to, text } => match self.by_name.get(&protocol::fold_name(&to)) {
-                Some(&to_id) => self.send(to_id, protocol::private(&user.name, &text)),
+                Some(&to_id) => {
+                    let line = protocol::private(&user.name, &text);
+                    let sent = protocol::private_sent(&self.users[&to_id].name, &text);
+                    self.send(to_id, line);
+                    self.send(id, sent);
+                }
                 None => self.send(id, protocol::no_such_user(&to)),
             },
             Command::Who => self.send(id, protocol::online(self.names())),
@@ -751,6 +772,18 @@ impl Outbox {
 type Batch = Vec<Arc<str>>;
 
 impl Room {
+    /// Keeps a public line for newcomers (`--history`): memory for at most
+    /// `history_lines` lines, each at most a line's length.
+    fn remember(&mut self, line: &str) {
+        if self.history_lines == 0 {
+            return;
+        }
+        if self.history.len() == self.history_lines {
+            self.history.pop_front();
+        }
+        self.history.push_back(Arc::from(protocol::earlier(line)));
+    }
+
     /// Disconnects every user whose outbox overflowed. Telling the others may
     /// overflow more outboxes, hence the loop until none is left.
     fn cut_off_slow_users(&mut self) {
@@ -1058,7 +1091,9 @@ impl Room {
     fn console(&mut self, command: ConsoleCommand) -> String {
         match command {
             ConsoleCommand::Say(text) => {
-                self.broadcast(protocol::from_server(&text), None);
+                let line = protocol::from_server(&text);
+                self.remember(&line);
+                self.broadcast(line, None);
                 protocol::notice(&format!("said to {} user(s)", self.users.len()))
             }
             ConsoleCommand::Who => protocol::online(self.names()),

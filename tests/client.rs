@@ -186,3 +186,111 @@ fn long_typed_line_is_refused_and_quit_takes_arguments() {
     let (code, stderr) = client.wait_exit();
     assert_eq!(code, Some(0), "stderr: {stderr}");
 }
+
+/// The server killed and started again on the same port: the client says the
+/// connection was lost, tries again with growing pauses, rejoins with the
+/// same name and says it is back; typing works again.
+#[test]
+fn a_lost_connection_comes_back() {
+    let mut server = Server::start(&[]);
+    let port = server.addr.port().to_string();
+    let mut al = Client::start(&["--host", "127.0.0.1", "--port", &port, "--name", "al"]);
+    al.expect_output("* welcome al;");
+    server.kill();
+    al.expect_output(
+        "! connection lost (the server closed the connection); trying again in 1 s (1 of 8)\n",
+    );
+    let again = Server::start(&["--port", &port]);
+    let mut bob = again.join("bob");
+    al.expect_output("* welcome al;");
+    al.expect_output("* connected again\n");
+    bob.expect("* al joined");
+    al.type_text("back!\n");
+    bob.expect("al: back!");
+}
+
+/// Back after a lost connection, but someone has taken the name meanwhile:
+/// the client asks for another.
+#[test]
+fn a_name_taken_meanwhile_is_asked_for_again() {
+    let mut server = Server::start(&[]);
+    let port = server.addr.port().to_string();
+    let mut al = Client::start(&["--host", "127.0.0.1", "--port", &port, "--name", "al"]);
+    al.expect_output("* welcome al;");
+    server.kill();
+    let again = Server::start(&["--port", &port]);
+    let _usurper = again.join("AL");
+    al.expect_output("! the name al is taken; try another\n");
+    al.expect_output("Name: ");
+    al.type_text("al2\n");
+    al.expect_output("* welcome al2;");
+    al.expect_output("* connected again\n");
+}
+
+/// A `/kick` is not a lost connection: the client shows the server's words
+/// and ends (exit 1), without trying again.
+#[test]
+fn a_kick_ends_the_client_without_retrying() {
+    let mut server = Server::start(&[]);
+    let mut al = Client::join(&server, "al");
+    server.console("/kick al enough for today");
+    al.expect_output("! you were removed by the server: enough for today\n");
+    let (code, stderr) = al.wait_exit();
+    assert_eq!(code, Some(1));
+    assert_eq!(stderr, "error: removed by the server: enough for today\n");
+    assert!(!al.all.contains("connection lost"), "{}", al.all);
+}
+
+/// Your own lines are shown as the room sees them, and a `/msg` is confirmed
+/// by the server (so `nc` users see it too).
+#[test]
+fn own_lines_are_shown_and_private_messages_confirmed() {
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let mut al = Client::join(&server, "al");
+    bob.expect("* al joined");
+    al.type_text("hello\n");
+    al.expect_output("al: hello\n");
+    bob.expect("al: hello");
+    al.type_text("/msg BOB psst\n");
+    bob.expect("al (private): psst");
+    al.expect_output("to bob (private): psst\n");
+    al.type_text("/msg zed psst\n");
+    al.expect_output("! no user named zed\n");
+}
+
+/// `host:port` at the host prompt answers both questions.
+#[test]
+fn host_and_port_in_one_answer() {
+    let server = Server::start(&[]);
+    let mut client = Client::start(&[]);
+    client.expect_output("Server host [127.0.0.1]: ");
+    client.type_text(&format!("127.0.0.1:{}\n", server.addr.port()));
+    client.expect_output("* welcome to chatroom, please enter your name\n");
+    client.expect_output("Name: ");
+    assert!(!client.all.contains("Port ["), "{}", client.all);
+}
+
+/// From the keyboard, a host that cannot be found, or a server that is not
+/// there, is explained with a hint, and the host asked again.
+#[test]
+fn wrong_answers_at_the_prompts_are_asked_again() {
+    let server = Server::start(&[]);
+    let closed = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut client = Client::start(&[]);
+    client.expect_output("Server host [127.0.0.1]: ");
+    client.type_text("no-such-host.invalid\n");
+    client.expect_output("! cannot find the host no-such-host.invalid: ");
+    client.expect_output("Server host [127.0.0.1]: ");
+    client.type_text(&format!("127.0.0.1:{closed}\n"));
+    client.expect_output(&format!("! cannot connect to 127.0.0.1:{closed}: "));
+    client.expect_output(" (is the server running? is the port right?)\n");
+    client.expect_output("Server host [127.0.0.1]: ");
+    client.type_text("\n");
+    client.expect_output("Port [1918]: ");
+    client.type_text(&format!("{}\n", server.addr.port()));
+    client.expect_output("* welcome to chatroom, please enter your name\n");
+}

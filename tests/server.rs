@@ -415,3 +415,49 @@ fn command_line_help_version_and_usage_errors() {
         .code(2)
         .stderr(predicate::str::starts_with("error: --port needs a value"));
 }
+
+/// A newcomer is sent the last `--history` public lines (chat and the
+/// console's `/say`) right after the welcome, each marked `* [earlier] `.
+#[test]
+fn late_joiners_see_what_was_said() {
+    let mut server = Server::start(&["--history", "2"]);
+    let mut alice = server.join("alice");
+    alice.send("one");
+    alice.send("two");
+    // Her `/who` is answered once her lines are through the broker.
+    alice.send("/who");
+    alice.expect("* online (1): alice");
+    server.console("/say three");
+    alice.skip_to("* [server] three");
+    let mut bob = server.join("bob");
+    bob.expect("* [earlier] alice: two");
+    bob.expect("* [earlier] [server] three");
+    alice.send("four");
+    bob.expect("alice: four");
+}
+
+/// `--history 0`: nothing said before is sent.
+#[test]
+fn history_can_be_off() {
+    let server = Server::start(&["--history", "0"]);
+    let mut alice = server.join("alice");
+    alice.send("before");
+    alice.send("/who");
+    alice.expect("* online (1): alice");
+    let mut bob = server.join("bob");
+    alice.send("after");
+    bob.expect("alice: after");
+}
+
+/// A name may carry combining accents after a letter, as some keyboards
+/// type `é`: `e` then U+0301.
+#[test]
+fn names_take_combining_accents() {
+    let server = Server::start(&[]);
+    let mut conn = server.connect();
+    conn.expect_greeting();
+    conn.send("\u{301}eva");
+    conn.expect("! a name may hold only letters, digits, _ and -, not '\\u{301}'; try again");
+    conn.send("Jose\u{301}");
+    conn.expect_prefix("* welcome Jose\u{301};");
+}

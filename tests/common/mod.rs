@@ -403,8 +403,10 @@ pub struct Client {
     pub child: Child,
     stdin: Option<ChildStdin>,
     output: Receiver<Vec<u8>>,
-    /// Everything printed on stdout so far.
+    /// What was printed on stdout after what `expect_output` consumed.
     pub seen: String,
+    /// Everything printed on stdout so far.
+    pub all: String,
     /// All of stderr, sent once the client has closed it (at exit).
     stderr: Receiver<String>,
 }
@@ -412,9 +414,37 @@ pub struct Client {
 impl Client {
     /// Starts `chatroom client ARGS...`.
     pub fn start(args: &[&str]) -> Client {
-        let mut child = chatroom()
-            .arg("client")
-            .args(args)
+        let mut command = chatroom();
+        command.arg("client").args(args);
+        Client::spawn(command)
+    }
+
+    /// Starts `chatroom client ARGS...` in a real pseudo-terminal, through
+    /// util-linux's `script`, with `TERM=term`: what we type reaches it as
+    /// keys, and `seen` is what its screen was sent, escape codes and all.
+    /// The terminal's settings (`stty -g`) are printed before and after, as
+    /// `settings: ...` lines, so that a test can compare them.
+    pub fn in_terminal(args: &[&str], term: &str) -> Client {
+        Client::in_terminal_env(args, &[("TERM", term)])
+    }
+
+    /// `in_terminal`, with these environment variables set for the client.
+    pub fn in_terminal_env(args: &[&str], env: &[(&str, &str)]) -> Client {
+        let binary = assert_cmd::cargo::cargo_bin("chatroom");
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        let script = format!(
+            "echo settings: $(stty -g); '{}' client {}; code=$?; echo settings: $(stty -g); exit $code",
+            binary.display(),
+            quoted.join(" ")
+        );
+        let mut command = Command::new("script");
+        command.args(["-qefc", &script, "/dev/null"]);
+        command.envs(env.iter().copied());
+        Client::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Client {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -444,6 +474,7 @@ impl Client {
             stdin,
             output,
             seen: String::new(),
+            all: String::new(),
             stderr,
         }
     }
@@ -489,7 +520,7 @@ impl Client {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.output.recv_timeout(left) {
-                Ok(bytes) => self.seen.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(bytes) => self.take(&bytes),
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
                     panic!(
                         "client never printed {text:?}; unread output: {:?}",
@@ -500,9 +531,19 @@ impl Client {
         }
     }
 
-    /// Waits for the client to exit; returns its exit code and stderr.
+    fn take(&mut self, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        self.seen.push_str(&text);
+        self.all.push_str(&text);
+    }
+
+    /// Waits for the client to exit; returns its exit code and stderr. All
+    /// it printed is in `all` then.
     pub fn wait_exit(&mut self) -> (Option<i32>, String) {
         let status = wait_exit(&mut self.child);
+        while let Ok(bytes) = self.output.recv_timeout(PATIENCE) {
+            self.take(&bytes);
+        }
         let stderr = self
             .stderr
             .recv_timeout(PATIENCE)
