@@ -139,10 +139,7 @@ fn run() -> Result<(), String> {
             "fanout" => {
                 let spec = next(&mut i)?;
                 let (n, m) = spec.split_once('x').ok_or_else(usage)?;
-                scenarios.push(Scenario::Fanout {
-                    clients: number(n)?,
-                    lines: number(m)?,
-                });
+                scenarios.push(Scenario::Fanout { clients: number(n)?, lines: number(m)? });
             }
             "latency" => {
                 let clients = number(&next(&mut i)?)?;
@@ -154,9 +151,7 @@ fn run() -> Result<(), String> {
                 let seconds = number(&next(&mut i)?)? as u64;
                 scenarios.push(Scenario::Attack { honest, seconds });
             }
-            "idle" => scenarios.push(Scenario::Idle {
-                clients: number(&next(&mut i)?)?,
-            }),
+            "idle" => scenarios.push(Scenario::Idle { clients: number(&next(&mut i)?)? }),
             "-h" | "--help" => {
                 println!("{}", usage());
                 return Ok(());
@@ -167,28 +162,16 @@ fn run() -> Result<(), String> {
     }
     if scenarios.is_empty() {
         scenarios = vec![
-            Scenario::Fanout {
-                clients: 100,
-                lines: 100,
-            },
-            Scenario::Fanout {
-                clients: 1000,
-                lines: 10,
-            },
-            Scenario::Latency {
-                clients: 100,
-                rate: 10,
-            },
+            Scenario::Fanout { clients: 100, lines: 100 },
+            Scenario::Fanout { clients: 1000, lines: 10 },
+            Scenario::Latency { clients: 100, rate: 10 },
             Scenario::Idle { clients: 1000 },
         ];
     }
     if targets.is_empty() {
         targets.push(Target::Command("chatroom".into()));
     }
-    if targets
-        .iter()
-        .any(|t| matches!(t, Target::Command(c) if c == "chatroom"))
-    {
+    if targets.iter().any(|t| matches!(t, Target::Command(c) if c == "chatroom")) {
         build_chatroom()?;
     }
 
@@ -253,11 +236,7 @@ impl ServerUnderTest {
         let command = match target {
             Target::Addr(addr) => {
                 let addr = addr.parse().map_err(|_| format!("not HOST:PORT: {addr}"))?;
-                return Ok(ServerUnderTest {
-                    child: None,
-                    addr,
-                    start_rss_kib: None,
-                });
+                return Ok(ServerUnderTest { child: None, addr, start_rss_kib: None });
             }
             Target::Command(cmd) if cmd == "chatroom" => {
                 let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -293,19 +272,13 @@ impl ServerUnderTest {
             .map_err(|e| format!("cannot start the server: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut first = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut first)
-            .map_err(|e| e.to_string())?;
+        BufReader::new(stdout).read_line(&mut first).map_err(|e| e.to_string())?;
         let addr = first
             .trim()
             .strip_prefix("listening on ")
             .and_then(|a| a.parse().ok())
             .ok_or_else(|| format!("expected 'listening on IP:PORT', got {first:?}"))?;
-        let mut server = ServerUnderTest {
-            child: Some(child),
-            addr,
-            start_rss_kib: None,
-        };
+        let mut server = ServerUnderTest { child: Some(child), addr, start_rss_kib: None };
         server.start_rss_kib = server.status_kib("VmRSS:");
         Ok(server)
     }
@@ -394,12 +367,8 @@ fn join_from(source: Ipv4Addr, addr: SocketAddr, name: &str) -> Result<Client, S
 
 fn handshake(mut stream: TcpStream, name: &str) -> Result<Client, String> {
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(STALL_LIMIT))
-        .map_err(|e| e.to_string())?;
-    stream
-        .write_all(format!("{name}\n").as_bytes())
-        .map_err(|e| format!("send name: {e}"))?;
+    stream.set_read_timeout(Some(STALL_LIMIT)).map_err(|e| e.to_string())?;
+    stream.write_all(format!("{name}\n").as_bytes()).map_err(|e| format!("send name: {e}"))?;
     // Read exactly two lines (greeting, welcome) byte by byte, so that no
     // later line is swallowed into a buffer that is then thrown away.
     let mut newlines = 0;
@@ -602,17 +571,10 @@ fn steady(joined: Vec<Client>, rate: u32, seconds: u32) -> Outcome {
     let mut writers = Vec::new();
     let mut handles = Vec::new();
     for (i, client) in joined.into_iter().enumerate() {
-        writers.push(
-            client
-                .stream
-                .try_clone()
-                .map_err(|e| failed(e.to_string()))?,
-        );
+        writers.push(client.stream.try_clone().map_err(|e| failed(e.to_string()))?);
         handles.push(
-            spawn(format!("c{i}"), move || {
-                receive(client.stream, clients, expected, epoch)
-            })
-            .map_err(failed)?,
+            spawn(format!("c{i}"), move || receive(client.stream, clients, expected, epoch))
+                .map_err(failed)?,
         );
     }
     // One pacer sends every line at its planned time; client k's lines are
@@ -640,13 +602,7 @@ const ATTACKER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// top of this file). The attack threads stop when the honest traffic ends.
 fn attack(server: &ServerUnderTest, honest: usize, seconds: u64) -> Outcome {
     let joined: Vec<Client> = (0..honest)
-        .map(|i| {
-            join_from(
-                Ipv4Addr::new(127, 0, 0, 10 + i as u8),
-                server.addr,
-                &format!("c{i}"),
-            )
-        })
+        .map(|i| join_from(Ipv4Addr::new(127, 0, 0, 10 + i as u8), server.addr, &format!("c{i}")))
         .collect::<Result<_, _>>()
         .map_err(failed)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -666,11 +622,7 @@ fn attack(server: &ServerUnderTest, honest: usize, seconds: u64) -> Outcome {
     for (kind, count, name, payload) in attacks {
         for k in 0..count {
             let (stop, payload) = (Arc::clone(&stop), payload.clone());
-            let name = if name.is_empty() {
-                String::new()
-            } else {
-                format!("{name}{k}")
-            };
+            let name = if name.is_empty() { String::new() } else { format!("{name}{k}") };
             let addr = server.addr;
             let work = move || attack_worker(addr, kind, &name, payload.as_bytes(), &stop);
             workers.push(spawn(format!("{kind}{k}"), work).map_err(failed)?);
@@ -807,11 +759,7 @@ fn wait_count(
         }
         thread::sleep(Duration::from_millis(1));
     }
-    let last = shards
-        .last_counted
-        .iter()
-        .filter_map(|at| *at.lock().unwrap())
-        .max();
+    let last = shards.last_counted.iter().filter_map(|at| *at.lock().unwrap()).max();
     last.ok_or_else(|| "no line was counted".to_string())
 }
 
@@ -849,11 +797,7 @@ fn idle(server: &ServerUnderTest, clients: usize) -> Outcome {
                 sender = Some(stream.try_clone().map_err(|e| e.to_string())?);
             }
             stream.set_nonblocking(true).map_err(|e| e.to_string())?;
-            let idle = Idle {
-                stream,
-                partial: Vec::new(),
-                got_hello: false,
-            };
+            let idle = Idle { stream, partial: Vec::new(), got_hello: false };
             shards.incoming[i % POLLERS].lock().unwrap().push(idle);
             if (i + 1) % 1000 == 0 {
                 eprintln!("  {} connected", i + 1);
@@ -866,10 +810,7 @@ fn idle(server: &ServerUnderTest, clients: usize) -> Outcome {
         let notices = (clients * (clients - 1) / 2) as u64;
         let last = wait_count(&shards, &shards.joins, notices, Duration::from_secs(120))?;
         m.joins_seconds = Some(last.duration_since(start).as_secs_f64());
-        eprintln!(
-            "  all joined and told in {:.2} s; idling",
-            m.joins_seconds.unwrap_or(0.0)
-        );
+        eprintln!("  all joined and told in {:.2} s; idling", m.joins_seconds.unwrap_or(0.0));
 
         // Idle: let the server settle, then read its memory and threads.
         thread::sleep(Duration::from_secs(1));
@@ -882,9 +823,7 @@ fn idle(server: &ServerUnderTest, clients: usize) -> Outcome {
         // One line from client 0 must reach the other N-1.
         let mut sender = sender.ok_or("no clients")?;
         let sent_at = Instant::now();
-        sender
-            .write_all(&[HELLO, b"\n"].concat())
-            .map_err(|e| format!("send the line: {e}"))?;
+        sender.write_all(&[HELLO, b"\n"].concat()).map_err(|e| format!("send the line: {e}"))?;
         let others = (clients - 1) as u64;
         let last = wait_count(&shards, &shards.hellos, others, Duration::from_secs(30))?;
         m.one_line_ms = Some(last.duration_since(sent_at).as_secs_f64() * 1000.0);
@@ -910,31 +849,19 @@ type Column = (&'static str, fn(&Metrics) -> String);
 
 fn columns() -> Vec<Column> {
     vec![
-        ("deliv/s", |m| {
-            fmt_opt(m.deliveries_per_sec.map(|v| format!("{v:.0}")))
-        }),
+        ("deliv/s", |m| fmt_opt(m.deliveries_per_sec.map(|v| format!("{v:.0}")))),
         ("lost", |m| fmt_opt(m.lost)),
         ("ooo", |m| fmt_opt(m.out_of_order)),
         ("dropped", |m| fmt_opt(m.dropped)),
         ("p50 ms", |m| fmt_opt(m.p50_ms.map(|v| format!("{v:.3}")))),
         ("p99 ms", |m| fmt_opt(m.p99_ms.map(|v| format!("{v:.3}")))),
         ("max ms", |m| fmt_opt(m.max_ms.map(|v| format!("{v:.3}")))),
-        ("cpu s", |m| {
-            fmt_opt(m.cpu_seconds.map(|v| format!("{v:.2}")))
-        }),
-        ("peak MiB", |m| {
-            fmt_opt(m.peak_rss_kib.map(|v| format!("{:.1}", v as f64 / 1024.0)))
-        }),
-        ("idle KiB/cl", |m| {
-            fmt_opt(m.idle_kib_per_client.map(|v| format!("{v:.1}")))
-        }),
+        ("cpu s", |m| fmt_opt(m.cpu_seconds.map(|v| format!("{v:.2}")))),
+        ("peak MiB", |m| fmt_opt(m.peak_rss_kib.map(|v| format!("{:.1}", v as f64 / 1024.0)))),
+        ("idle KiB/cl", |m| fmt_opt(m.idle_kib_per_client.map(|v| format!("{v:.1}")))),
         ("threads", |m| fmt_opt(m.idle_threads)),
-        ("joins s", |m| {
-            fmt_opt(m.joins_seconds.map(|v| format!("{v:.2}")))
-        }),
-        ("1 line ms", |m| {
-            fmt_opt(m.one_line_ms.map(|v| format!("{v:.1}")))
-        }),
+        ("joins s", |m| fmt_opt(m.joins_seconds.map(|v| format!("{v:.2}")))),
+        ("1 line ms", |m| fmt_opt(m.one_line_ms.map(|v| format!("{v:.1}")))),
         ("note", |m| m.note.clone().unwrap_or_default()),
     ]
 }
@@ -953,9 +880,8 @@ fn print_table(rows: &[(String, String, Metrics)]) {
         row.extend(cols.iter().map(|(_, f)| f(m)));
         table.push(row);
     }
-    let widths: Vec<usize> = (0..table[0].len())
-        .map(|c| table.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
+    let widths: Vec<usize> =
+        (0..table[0].len()).map(|c| table.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
     for row in &table {
         let mut line = String::new();
         for (c, cell) in row.iter().enumerate() {
@@ -989,14 +915,8 @@ fn to_json(rows: &[(String, String, Metrics)]) -> String {
         fields.insert("idle_threads", int(m.idle_threads));
         fields.insert("joins_seconds", num(m.joins_seconds));
         fields.insert("one_line_ms", num(m.one_line_ms));
-        fields.insert(
-            "note",
-            m.note.as_ref().map_or("null".into(), |n| format!("{n:?}")),
-        );
-        let body: Vec<String> = fields
-            .iter()
-            .map(|(k, v)| format!("\"{k}\": {v}"))
-            .collect();
+        fields.insert("note", m.note.as_ref().map_or("null".into(), |n| format!("{n:?}")));
+        let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
         let _ = writeln!(
             out,
             "  {{\"scenario\": {scenario:?}, \"server\": {server:?}, {}}}{}",

@@ -25,7 +25,7 @@
 //! the user: it returns. The connection lost without a word: it connects
 //! again, or, after enough tries, ends with the error (report §5).
 
-use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{self, BufReader, IsTerminal, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -77,22 +77,12 @@ struct Client {
     screen: Arc<Screen>,
     host: String,
     port: u16,
-    /// The connection, while there is one.
-    link: Option<Link>,
-    /// Connections made so far: the next one's number.
-    links_made: u64,
-    /// Lines typed while there was no connection to send them on.
-    typed_ahead: Vec<String>,
+    /// The connection, while there is one. The main thread writes to it, the
+    /// listener reads it: both work on a shared `&TcpStream`, as in the server.
+    socket: Option<Arc<TcpStream>>,
+    /// Connections made so far; the last one's number is the current one's.
+    connections: u64,
     retries: u32,
-}
-
-/// One connection to the server. Numbered, so that what the listener of an
-/// old connection still says is told apart from the current one's.
-struct Link {
-    number: u64,
-    /// The main thread writes to it, the listener reads it: both work on a
-    /// shared `&TcpStream`, as in the server.
-    socket: Arc<TcpStream>,
 }
 
 /// Runs the client until the user leaves (`Ok`) or something fails (`Err`,
@@ -102,17 +92,7 @@ pub fn run(config: Config) -> Result<(), String> {
     // Beyond the report: in a terminal, a line editor (see `start_keyboard`).
     let screen = start_keyboard(inputs.clone(), "");
     let _restore = RestoreTerminal; // on every way out of `run`
-    let mut client = Client {
-        inbox,
-        inputs,
-        screen,
-        host: String::new(),
-        port: 0,
-        link: None,
-        links_made: 0,
-        typed_ahead: Vec::new(),
-        retries: config.retries,
-    };
+    let mut client = Client::new(inbox, inputs, screen, config.retries);
     let session = client
         .connect_first(&config)
         .and_then(|()| client.choose_name(config.name))
@@ -131,12 +111,11 @@ impl Client {
         loop {
             let (host, port) = self.ask_address(config)?;
             match self.connect(host, port) {
-                Ok(()) => return Ok(()),
                 Err(Stop::Fail(why)) if config.host.is_none() || config.port.is_none() => {
                     let hint = "is the server running? is the port right?";
                     self.screen.print(&format!("! {why} ({hint})"));
                 }
-                Err(stop) => return Err(stop),
+                done => return done,
             }
         }
     }
@@ -151,14 +130,14 @@ impl Client {
                 Some(name) => name,
                 None => self.ask("Name: ")?,
             };
-            if self.link.is_none() {
+            if self.socket.is_none() {
                 self.connect(self.host.clone(), self.port)?;
             }
             self.send(&attempt);
             // The one line that answers a name: `* ` welcomes, `! ` says why
-            // not; the deadline's `! ` (or no answer at all) means the
-            // connection has ended, and the name goes again on a new one.
-            match self.next_from_server() {
+            // not. The deadline's `! `, or no answer at all, means the
+            // connection has ended: the name goes again, on a new one.
+            match self.next_from_server()? {
                 Some(line) if line.starts_with(protocol::NOTICE) => {
                     self.screen.print(&line);
                     return Ok(attempt);
@@ -166,10 +145,7 @@ impl Client {
                 Some(line) if !line.starts_with(protocol::NAME_DEADLINE) => {
                     self.screen.print(&line)
                 }
-                _ => {
-                    self.link = None;
-                    name = Some(attempt);
-                }
+                _ => (self.socket, name) = (None, Some(attempt)),
             }
         }
     }
@@ -178,31 +154,27 @@ impl Client {
     /// user leaves.
     fn chat(&mut self, mut name: String) -> Result<(), Stop> {
         self.screen.chat_prompt();
-        for line in std::mem::take(&mut self.typed_ahead) {
-            self.say(&name, &line);
-        }
-        // The server's last line: says why it closed the connection, if it did.
+        // The server's last line says why it closed the connection, if it did.
         let mut last = String::new();
         loop {
-            match self.inbox.recv() {
-                Ok(Input::Typed(line)) => {
+            match self.next() {
+                Input::Typed(line) => {
                     if self.say(&name, &line) {
                         return self.quit();
                     }
                 }
-                Ok(Input::KeyboardEnd) | Err(_) => {
+                Input::KeyboardEnd => {
                     self.send("/quit");
                     return self.quit();
                 }
-                Ok(Input::Heard(number, line)) if self.is_current(number) => {
+                Input::Heard(_, line) => {
                     self.screen.print(&line);
                     last = line;
                 }
-                Ok(Input::Lost(number, why)) if self.is_current(number) => {
+                Input::Lost(_, why) => {
                     name = self.lost(&last, why, name)?;
                     self.screen.chat_prompt();
                 }
-                Ok(_) => {} // from a connection already given up
             }
         }
     }
@@ -214,72 +186,65 @@ impl Client {
         if command.is_some() {
             self.send(line);
         }
-        match command {
-            Some(protocol::Command::Say(text)) => {
-                self.screen.print(protocol::chat(name, &text).trim_end());
-                false
-            }
-            Some(protocol::Command::Quit) => true,
-            _ => false,
+        if let Some(protocol::Command::Say(text)) = &command {
+            self.screen.print(protocol::chat(name, text).trim_end());
         }
+        command == Some(protocol::Command::Quit)
     }
 
     /// Connects to `host:port`: starts the connection's listener and reads
-    /// the server's first line, its greeting (or `! server full`).
+    /// the server's first line, its greeting (or why it cannot take us).
     fn connect(&mut self, host: String, port: u16) -> Result<(), Stop> {
         let fail = |why: String| Stop::Fail(format!("cannot connect to {host}:{port}: {why}"));
-        let stream = open_socket(&host, port).map_err(fail)?;
-        self.links_made += 1;
-        let number = self.links_made;
-        let socket = Arc::new(stream);
-        let (reading, inputs) = (Arc::clone(&socket), self.inputs.clone());
+        let socket = Arc::new(open_socket(&host, port).map_err(fail)?);
+        self.connections += 1;
+        let (number, reading, inputs) =
+            (self.connections, Arc::clone(&socket), self.inputs.clone());
         // Spawn: the listener of this connection. It ends with the connection.
-        thread::Builder::new()
-            .name(format!("listener-{number}"))
-            .spawn(move || listen(number, &reading, &inputs))
-            .map_err(|e| fail(e.to_string()))?;
-        self.link = Some(Link { number, socket });
-        (self.host, self.port) = (host, port);
-        match self.next_from_server() {
-            Some(line) if line.starts_with(protocol::ERROR) => {
-                let why = &line[protocol::ERROR.len()..];
-                Err(Stop::Fail(format!("server refused the connection: {why}")))
-            }
-            Some(greeting) => {
+        let work = move || listen(number, &reading, &inputs);
+        let name = format!("listener-{number}");
+        thread::Builder::new().name(name).spawn(work).map_err(|e| fail(e.to_string()))?;
+        (self.socket, self.host, self.port) = (Some(socket), host, port);
+        match self.next_from_server()? {
+            Some(greeting) if !greeting.starts_with(protocol::ERROR) => {
                 self.screen.print(&greeting);
                 Ok(())
             }
-            None => Err(Stop::Fail(format!(
-                "cannot connect to {}:{}: no greeting",
-                self.host, self.port
-            ))),
+            Some(why) => Err(Stop::Fail(format!("server refused the connection: {}", &why[2..]))),
+            None => Err(Stop::Fail("the server closed the connection".into())),
         }
     }
 
     /// Sends one line, adding its `\n`, in one write. A failed write needs
     /// nothing here: the listener sees the same broken connection.
     fn send(&self, line: &str) {
-        if let Some(link) = &self.link {
-            let _ = (&*link.socket).write_all(format!("{line}\n").as_bytes());
+        if let Some(socket) = &self.socket {
+            let _ = (&**socket).write_all(format!("{line}\n").as_bytes());
         }
     }
 
-    /// Waits for the next line of the current connection; `None` if it ends
-    /// first. Lines typed meanwhile are kept for later.
-    fn next_from_server(&mut self) -> Option<String> {
+    /// The next line from the server; `None` if the connection ends first.
+    fn next_from_server(&mut self) -> Result<Option<String>, Stop> {
         loop {
-            match self.inbox.recv() {
-                Ok(Input::Typed(line)) => self.typed_ahead.push(line),
-                Ok(Input::Heard(number, line)) if self.is_current(number) => return Some(line),
-                Ok(Input::Lost(number, _)) if self.is_current(number) => return None,
-                Ok(_) => {}
-                Err(_) => return None,
+            match self.next() {
+                Input::Heard(_, line) => return Ok(Some(line)),
+                Input::Lost(..) => return Ok(None),
+                Input::KeyboardEnd => return Err(Stop::Leave),
+                Input::Typed(_) => self.screen.print("! not sent: not connected yet"),
             }
         }
     }
 
-    fn is_current(&self, number: u64) -> bool {
-        self.link.as_ref().is_some_and(|link| link.number == number)
+    /// The next input, passing over what the listeners of connections
+    /// already given up still say.
+    fn next(&mut self) -> Input {
+        loop {
+            // The channel cannot close: `self.inputs` is one of its senders.
+            match self.inbox.recv().unwrap_or(Input::KeyboardEnd) {
+                Input::Heard(n, _) | Input::Lost(n, _) if n != self.connections => {}
+                input => return input,
+            }
+        }
     }
 }
 
@@ -287,31 +252,21 @@ impl Client {
 /// main thread, then says how the connection ended.
 fn listen(number: u64, socket: &TcpStream, inputs: &Sender<Input>) {
     let mut server = BufReader::new(socket);
-    loop {
-        match receive(&mut server) {
-            Ok(line) => {
-                if inputs.send(Input::Heard(number, line)).is_err() {
-                    return; // the main thread has ended
-                }
-            }
-            Err(why) => {
-                let _ = inputs.send(Input::Lost(number, why));
-                return;
-            }
+    let why = loop {
+        let mut buf = Vec::new();
+        let heard = match protocol::read_line_limited(&mut server, MAX_SERVER_LINE_BYTES, &mut buf)
+        {
+            // Cleaned of control characters, in case the server is not ours.
+            Ok(Some(Line::Text(line))) => protocol::sanitize(&line),
+            Ok(Some(Line::TooLong)) => "! (a line from the server was too long to show)".into(),
+            Ok(None) => break "the server closed the connection".to_string(),
+            Err(e) => break e.to_string(),
+        };
+        if inputs.send(Input::Heard(number, heard)).is_err() {
+            return; // the main thread has ended
         }
-    }
-}
-
-/// Reads one line from the server, cleaned of control characters in case the
-/// server is not ours.
-fn receive(server: &mut impl BufRead) -> Result<String, String> {
-    let mut buf = Vec::new();
-    match protocol::read_line_limited(server, MAX_SERVER_LINE_BYTES, &mut buf) {
-        Ok(Some(Line::Text(line))) => Ok(protocol::sanitize(&line)),
-        Ok(Some(Line::TooLong)) => Ok("! (a line from the server was too long to show)".into()),
-        Ok(None) => Err("the server closed the connection".into()),
-        Err(e) => Err(e.to_string()),
-    }
+    };
+    let _ = inputs.send(Input::Lost(number, why));
 }
 
 /// How long to try to reach the server. A host on the LAN that is switched
@@ -320,22 +275,31 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connects to the first address of `host` that answers.
 fn open_socket(host: &str, port: u16) -> Result<TcpStream, String> {
-    let addrs = (host, port).to_socket_addrs().map_err(|e| e.to_string())?;
-    let mut last_error = String::from("the name has no address");
-    for addr in addrs {
+    let mut why = String::from("the name has no address");
+    for addr in (host, port).to_socket_addrs().map_err(|e| e.to_string())? {
         match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
             Ok(stream) => {
                 // Typed lines are sent one at a time and should leave at once.
                 let _ = stream.set_nodelay(true);
                 return Ok(stream);
             }
-            Err(e) => last_error = e.to_string(),
+            Err(e) => why = e.to_string(),
         }
     }
-    Err(last_error)
+    Err(why)
 }
 
 impl Client {
+    fn new(
+        inbox: Receiver<Input>,
+        inputs: Sender<Input>,
+        screen: Arc<Screen>,
+        retries: u32,
+    ) -> Client {
+        let (host, port, socket, connections) = (String::new(), 0, None, 0);
+        Client { inbox, inputs, screen, host, port, socket, connections, retries }
+    }
+
     /// Asks for the host (`host:port` answers both), then the port. A host
     /// that cannot be found is said at once, and asked again.
     fn ask_address(&mut self, config: &Config) -> Result<(String, u16), Stop> {
@@ -345,28 +309,22 @@ impl Client {
                 None => self.ask_or(&format!("Server host [{DEFAULT_HOST}]: "), DEFAULT_HOST)?,
             };
             let (host, port_in_host) = protocol::split_host_port(&answer);
-            if let Err(e) = (host.as_str(), DEFAULT_PORT).to_socket_addrs() {
-                let why = format!("cannot find the host {host}: {e}");
-                if config.host.is_some() {
-                    return Err(Stop::Fail(why));
+            match ((host.as_str(), DEFAULT_PORT).to_socket_addrs(), config.port.or(port_in_host)) {
+                (Ok(_), Some(port)) => return Ok((host, port)),
+                (Ok(_), None) => return Ok((host, self.ask_port()?)),
+                (Err(e), _) if config.host.is_some() => {
+                    return Err(Stop::Fail(format!("cannot find the host {host}: {e}")));
                 }
-                self.screen.print(&format!("! {why}; try again"));
-                continue;
+                (Err(e), _) => {
+                    self.screen.print(&format!("! cannot find the host {host}: {e}; try again"))
+                }
             }
-            let port = match config.port.or(port_in_host) {
-                Some(port) => port,
-                None => self.ask_port()?,
-            };
-            return Ok((host, port));
         }
     }
 
     fn ask_port(&mut self) -> Result<u16, Stop> {
         loop {
-            let answer = self.ask_or(&format!("Port [{DEFAULT_PORT}]: "), "")?;
-            if answer.is_empty() {
-                return Ok(DEFAULT_PORT);
-            }
+            let answer = self.ask_or(&format!("Port [{DEFAULT_PORT}]: "), "1918")?;
             match answer.parse::<u16>() {
                 Ok(port) if port > 0 => return Ok(port),
                 _ => self.screen.print(&format!(
@@ -379,36 +337,28 @@ impl Client {
     /// Asks `prompt` and returns the answer, trimmed, or `default` for none.
     fn ask_or(&mut self, prompt: &str, default: &str) -> Result<String, Stop> {
         let answer = self.ask(prompt)?;
-        Ok(if answer.is_empty() {
-            default.into()
-        } else {
-            answer
-        })
+        Ok(if answer.is_empty() { default.into() } else { answer })
     }
 
     /// Asks `prompt` and waits for the answer, trimmed and cleaned. The end
     /// of the keyboard (Ctrl-D) means the user changed their mind. Meanwhile
-    /// the server may speak: a deadline passing ends the connection quietly
-    /// (`choose_name` makes a new one).
+    /// the server may speak: the name deadline passing ends the connection
+    /// quietly (`choose_name` makes a new one).
     fn ask(&mut self, prompt: &str) -> Result<String, Stop> {
         self.screen.prompt(prompt);
         loop {
-            match self.inbox.recv() {
-                Ok(Input::Typed(answer)) => {
+            match self.next() {
+                Input::Typed(answer) => {
                     self.screen.answered(prompt, &answer);
                     return Ok(protocol::sanitize(&answer).trim().to_string());
                 }
-                Ok(Input::KeyboardEnd) | Err(_) => {
+                Input::KeyboardEnd => {
                     self.screen.print("");
                     return Err(Stop::Leave);
                 }
-                Ok(Input::Heard(number, line)) if self.is_current(number) => {
-                    if !line.starts_with(protocol::NAME_DEADLINE) {
-                        self.screen.print(&line);
-                    }
-                }
-                Ok(Input::Lost(number, _)) if self.is_current(number) => self.link = None,
-                Ok(_) => {}
+                Input::Heard(_, line) if line.starts_with(protocol::NAME_DEADLINE) => {}
+                Input::Heard(_, line) => self.screen.print(&line),
+                Input::Lost(..) => self.socket = None,
             }
         }
     }
@@ -439,31 +389,28 @@ impl Client {
     /// closes the connection.
     fn quit(&mut self) -> Result<(), Stop> {
         let deadline = Instant::now() + QUIT_WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.inbox.recv_timeout(left) {
-                Ok(Input::Heard(number, line)) if self.is_current(number) => {
-                    self.screen.print(&line)
-                }
-                Ok(Input::Lost(number, _)) if self.is_current(number) => return Ok(()),
-                Ok(_) => {}
-                Err(_) => return Ok(()),
+        let left = || deadline.saturating_duration_since(Instant::now());
+        while let Ok(input) = self.inbox.recv_timeout(left()) {
+            match input {
+                Input::Heard(n, line) if n == self.connections => self.screen.print(&line),
+                Input::Lost(n, _) if n == self.connections => break,
+                _ => {}
             }
         }
+        Ok(())
     }
 
     /// The connection has ended. A shutdown or a removal, said by the server
     /// in `last`, ends the client; anything else is a lost connection, and
     /// the client connects again and rejoins. Returns the name rejoined with.
-    fn lost(&mut self, last: &str, why: String, name: String) -> Result<String, Stop> {
+    fn lost(&mut self, last: &str, mut why: String, name: String) -> Result<String, Stop> {
         if last == protocol::shutting_down().trim_end() {
             return Err(Stop::Leave);
         }
         if let Some(reason) = last.strip_prefix(protocol::REMOVED) {
             return Err(Stop::Fail(format!("removed by the server: {reason}")));
         }
-        self.link = None;
-        let mut why = why;
+        self.socket = None;
         let mut pause = Duration::from_secs(1);
         for attempt in 1..=self.retries {
             let (tries, seconds) = (self.retries, pause.as_secs());
@@ -472,15 +419,10 @@ impl Client {
             ));
             self.wait(pause)?;
             pause = (pause * 2).min(MAX_RETRY_PAUSE);
-            let rejoined = self
-                .connect(self.host.clone(), self.port)
-                .and_then(|()| self.choose_name(Some(name.clone())));
-            match rejoined {
+            let again = self.connect(self.host.clone(), self.port);
+            match again.and_then(|()| self.choose_name(Some(name.clone()))) {
                 Ok(name) => {
                     self.screen.print("* connected again");
-                    for line in std::mem::take(&mut self.typed_ahead) {
-                        self.say(&name, &line);
-                    }
                     return Ok(name);
                 }
                 Err(Stop::Fail(e)) => why = e,
@@ -488,25 +430,20 @@ impl Client {
             }
         }
         let (host, port) = (&self.host, self.port);
-        Err(Stop::Fail(format!(
-            "connection to {host}:{port} lost: {why}"
-        )))
+        Err(Stop::Fail(format!("connection to {host}:{port} lost: {why}")))
     }
 
-    /// Waits `pause` while disconnected: Ctrl-D or Ctrl-C leaves, and lines
-    /// typed are kept, to be sent once connected again.
+    /// Waits `pause` while disconnected; Ctrl-D or Ctrl-C leaves.
     fn wait(&mut self, pause: Duration) -> Result<(), Stop> {
         let until = Instant::now() + pause;
         loop {
-            match self
-                .inbox
-                .recv_timeout(until.saturating_duration_since(Instant::now()))
-            {
-                Ok(Input::Typed(line)) => self.typed_ahead.push(line),
-                Ok(Input::KeyboardEnd) => return Err(Stop::Leave),
+            match self.inbox.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(Input::Typed(_)) => self.screen.print("! not sent: not connected"),
+                Ok(Input::KeyboardEnd) | Err(RecvTimeoutError::Disconnected) => {
+                    return Err(Stop::Leave);
+                }
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => return Ok(()),
-                Err(RecvTimeoutError::Disconnected) => return Err(Stop::Leave),
             }
         }
     }
@@ -518,16 +455,12 @@ impl Client {
 
 /// Starts the keyboard thread; returns the screen to print on.
 ///
-/// In a terminal on Unix (and not `TERM=dumb`) the thread runs a line
-/// editor: the line being typed stays whole on the last row, and lines that
-/// arrive are printed above it. Anywhere else (stdin piped, Windows, no
-/// `stty`) it reads plain lines, and whatever arrives is printed as it comes.
+/// In a terminal on Unix (not `TERM=dumb`) the thread runs a small line
+/// editor: the line being typed stays whole on the last row, and what
+/// arrives is printed above it. Anywhere else (stdin piped, Windows, no
+/// `stty`) it reads plain lines, and what arrives is printed as it comes.
 pub fn start_keyboard(inputs: Sender<Input>, prompt: &str) -> Arc<Screen> {
-    let editor = if enter_raw_mode() {
-        Some(Mutex::new(Editor::new(prompt)))
-    } else {
-        None
-    };
+    let editor = if enter_raw_mode() { Some(Mutex::new(Editor::new(prompt))) } else { None };
     // For the test that a panic restores the terminal too; debug builds only.
     #[cfg(debug_assertions)]
     if std::env::var_os("CHATROOM_TEST_PANIC").is_some_and(|v| !v.is_empty()) {
@@ -542,7 +475,6 @@ pub fn start_keyboard(inputs: Sender<Input>, prompt: &str) -> Arc<Screen> {
         None => read_lines(&keyboard, &inputs),
     };
     if let Err(e) = thread::Builder::new().name("keyboard".into()).spawn(work) {
-        // Without it nothing can be typed; the session shows as much.
         screen.print(&format!("! cannot read the keyboard: {e}"));
     }
     screen
@@ -550,15 +482,13 @@ pub fn start_keyboard(inputs: Sender<Input>, prompt: &str) -> Arc<Screen> {
 
 /// Plain lines from stdin, for when there is no terminal to edit in.
 fn read_lines(screen: &Screen, inputs: &Sender<Input>) {
-    let stdin = io::stdin();
-    let mut keyboard = stdin.lock();
+    let mut keyboard = io::stdin().lock();
     let mut buf = Vec::new();
     loop {
         let input = match protocol::read_line_limited(&mut keyboard, MAX_LINE_BYTES, &mut buf) {
             Ok(Some(Line::Text(line))) => Input::Typed(line),
             Ok(Some(Line::TooLong)) => {
-                // The server would refuse it with the same words; say them
-                // here and spare the network the kilobytes.
+                // The server would refuse it with the same words.
                 screen.print(protocol::line_too_long().trim_end());
                 continue;
             }
@@ -571,34 +501,49 @@ fn read_lines(screen: &Screen, inputs: &Sender<Input>) {
     }
 }
 
-/// Keys, one by one, into the editor; each finished line to the main thread.
+/// Keys from the terminal into the editor, each finished line to the main
+/// thread. A key can arrive in pieces (a UTF-8 character, an escape
+/// sequence): what is not whole yet waits for the next read.
 fn edit_lines(screen: &Screen, inputs: &Sender<Input>) {
-    let stdin = io::stdin();
-    let mut keyboard = stdin.lock();
-    let mut bytes = Vec::new();
-    let mut chunk = [0u8; 256];
+    let mut keyboard = io::stdin().lock();
+    let (mut bytes, mut chunk) = (Vec::new(), [0u8; 256]);
     loop {
         let n = keyboard.read(&mut chunk).unwrap_or(0);
-        if n == 0 {
-            let _ = inputs.send(Input::KeyboardEnd);
-            return;
-        }
         bytes.extend_from_slice(&chunk[..n]);
-        // A key may arrive in pieces (a UTF-8 character, an escape
-        // sequence): what is not whole yet waits for the next read.
         let mut used = 0;
-        while let Some((key, len)) = decode_key(&bytes[used..]) {
+        while let Some(len) = key_length(&bytes[used..]) {
+            let input = screen.key(&bytes[used..used + len]);
             used += len;
-            let Some(input) = screen.key(key) else {
-                continue;
-            };
-            let end = matches!(input, Input::KeyboardEnd);
-            if inputs.send(input).is_err() || end {
+            let end = matches!(input, Some(Input::KeyboardEnd));
+            if input.is_some_and(|input| inputs.send(input).is_err()) || end {
                 return;
             }
         }
         bytes.drain(..used);
+        if n == 0 {
+            let _ = inputs.send(Input::KeyboardEnd);
+            return;
+        }
     }
+}
+
+/// How many bytes the key at the start of `bytes` takes; `None` if they are
+/// only its beginning. An escape sequence (arrows, function keys) is `ESC [`
+/// up to a final byte from `@` to `~`, or `ESC O` and one byte; UTF-8 says
+/// its length in its first byte.
+fn key_length(bytes: &[u8]) -> Option<usize> {
+    let len = match *bytes.first()? {
+        0x1b => match *bytes.get(1)? {
+            b'[' => bytes[2..].iter().position(|b| (0x40..=0x7e).contains(b))? + 3,
+            b'O' => 3,
+            _ => 2,
+        },
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf7 => 4,
+        _ => 1,
+    };
+    if bytes.len() >= len { Some(len) } else { None }
 }
 
 /// The terminal, shared by the keyboard thread, which draws the line being
@@ -613,10 +558,7 @@ impl Screen {
     pub fn print(&self, line: &str) {
         match &self.editor {
             None => write_out(&format!("{line}\n")),
-            Some(editor) => {
-                let editor = lock(editor);
-                write_out(&format!("\r\x1b[K{line}\n{}", editor.draw()));
-            }
+            Some(editor) => write_out(&format!("\r\x1b[K{line}\n{}", lock(editor).draw())),
         }
     }
 
@@ -648,7 +590,8 @@ impl Screen {
         }
     }
 
-    fn key(&self, key: Key) -> Option<Input> {
+    /// One key for the editor, which draws the result.
+    fn key(&self, key: &[u8]) -> Option<Input> {
         let mut editor = lock(self.editor.as_ref()?);
         let input = editor.key(key);
         write_out(&editor.draw());
@@ -670,253 +613,75 @@ fn write_out(text: &str) {
     let _ = out.flush();
 }
 
-/// A key, as the editor understands it.
-enum Key {
-    Char(char),
-    Enter,
-    Backspace,
-    Delete,
-    Left,
-    Right,
-    Home,
-    End,
-    Up,
-    Down,
-    /// Ctrl-U: clear what is before the cursor.
-    ClearToStart,
-    /// Ctrl-W: remove the word before the cursor.
-    RemoveWord,
-    /// Ctrl-D: leave on an empty line, else remove the character under the cursor.
-    EndOfInput,
-    /// Ctrl-C: leave.
-    Interrupt,
-    /// Anything else (other control keys, unknown escape sequences): ignored,
-    /// never sent to the room.
-    Other,
-}
-
-/// The first key in `bytes` and how many bytes it takes; `None` if the bytes
-/// so far are only the start of one.
-fn decode_key(bytes: &[u8]) -> Option<(Key, usize)> {
-    let first = *bytes.first()?;
-    let key = match first {
-        0x1b => return decode_escape(bytes),
-        0x03 => Key::Interrupt,
-        0x04 => Key::EndOfInput,
-        b'\r' | b'\n' => Key::Enter,
-        0x7f | 0x08 => Key::Backspace,
-        0x15 => Key::ClearToStart,
-        0x17 => Key::RemoveWord,
-        0x01 => Key::Home,
-        0x05 => Key::End,
-        b'\t' => Key::Char(' '),
-        0x00..=0x1f => Key::Other,
-        _ => {
-            // UTF-8: the first byte says how many follow.
-            let len = match first {
-                0xc0..=0xdf => 2,
-                0xe0..=0xef => 3,
-                0xf0..=0xf7 => 4,
-                _ => 1,
-            };
-            let piece = bytes.get(..len)?;
-            return Some(match std::str::from_utf8(piece) {
-                Ok(text) => (text.chars().next().map_or(Key::Other, Key::Char), len),
-                Err(_) => (Key::Other, 1),
-            });
-        }
-    };
-    Some((key, 1))
-}
-
-/// An escape sequence: `ESC [ ... final` (CSI) or `ESC O x` (SS3), as sent by
-/// the arrow keys, Home, End and Delete. Others are read whole and ignored.
-fn decode_escape(bytes: &[u8]) -> Option<(Key, usize)> {
-    match *bytes.get(1)? {
-        b'[' => {
-            // Parameters and intermediates, then one final byte.
-            let end = bytes[2..].iter().position(|b| (0x40..=0x7e).contains(b))? + 2;
-            let key = match (&bytes[2..end], bytes[end]) {
-                (_, b'A') => Key::Up,
-                (_, b'B') => Key::Down,
-                (_, b'C') => Key::Right,
-                (_, b'D') => Key::Left,
-                (_, b'H') | (b"1" | b"7", b'~') => Key::Home,
-                (_, b'F') | (b"4" | b"8", b'~') => Key::End,
-                (b"3", b'~') => Key::Delete,
-                _ => Key::Other,
-            };
-            Some((key, end + 1))
-        }
-        b'O' => {
-            let key = match *bytes.get(2)? {
-                b'A' => Key::Up,
-                b'B' => Key::Down,
-                b'C' => Key::Right,
-                b'D' => Key::Left,
-                b'H' => Key::Home,
-                b'F' => Key::End,
-                _ => Key::Other,
-            };
-            Some((key, 3))
-        }
-        _ => Some((Key::Other, 2)), // Alt with a key
-    }
-}
-
-/// The line being typed, and the lines typed before it.
+/// The line being typed. Typing adds at its end, and Backspace, Ctrl-W and
+/// Ctrl-U remove from there: the cursor stays at the end (moving it, and
+/// calling back earlier lines with Up, are left as exercises).
 struct Editor {
     prompt: String,
-    line: Vec<char>,
-    /// Where the next character goes: an index into `line`.
-    cursor: usize,
-    /// Lines entered so far (Up and Down walk through them), and where the
-    /// walk is: `history.len()` is the new line.
-    history: Vec<String>,
-    browsing: usize,
+    line: String,
     /// The terminal's width in columns (`stty size`), asked again after each
     /// line so that a resized window is followed.
     width: usize,
 }
 
-/// How many lines Up can bring back.
-const HISTORY_LINES: usize = 100;
-
 impl Editor {
     fn new(prompt: &str) -> Editor {
-        Editor {
-            prompt: prompt.to_string(),
-            line: Vec::new(),
-            cursor: 0,
-            history: Vec::new(),
-            browsing: 0,
-            width: terminal_width(),
-        }
+        let (prompt, line, width) = (prompt.to_string(), String::new(), terminal_width());
+        Editor { prompt, line, width }
     }
 
     /// Applies one key; returns what it hands to the main thread, if
-    /// anything.
-    fn key(&mut self, key: Key) -> Option<Input> {
+    /// anything. Escape sequences and other control keys do nothing: they
+    /// never reach the room.
+    fn key(&mut self, key: &[u8]) -> Option<Input> {
         match key {
-            Key::Char(c) => {
-                let bytes: usize = self.line.iter().map(|c| c.len_utf8()).sum();
-                if bytes + c.len_utf8() > MAX_LINE_BYTES {
-                    write_out("\x07"); // the bell: the line is full
-                } else {
-                    self.line.insert(self.cursor, c);
-                    self.cursor += 1;
+            b"\r" | b"\n" => {
+                self.width = terminal_width();
+                return Some(Input::Typed(std::mem::take(&mut self.line)));
+            }
+            b"\x03" => return Some(Input::KeyboardEnd), // Ctrl-C
+            b"\x04" if self.line.is_empty() => return Some(Input::KeyboardEnd), // Ctrl-D
+            b"\x7f" | b"\x08" => drop(self.line.pop()), // Backspace: a character, not a byte
+            b"\x15" => self.line.clear(),               // Ctrl-U
+            b"\x17" => {
+                // Ctrl-W: the spaces before the cursor, then the word.
+                let kept = self.line.trim_end().trim_end_matches(|c| c != ' ').len();
+                self.line.truncate(kept);
+            }
+            b"\t" => self.line.push(' '),
+            [first, ..] if *first < 0x20 || *first == 0x7f => {}
+            _ => match std::str::from_utf8(key) {
+                Ok(text) if self.line.len() + text.len() <= MAX_LINE_BYTES => {
+                    self.line.push_str(text)
                 }
-            }
-            Key::Enter => return Some(Input::Typed(self.enter())),
-            Key::Backspace if self.cursor > 0 => {
-                self.cursor -= 1;
-                self.line.remove(self.cursor);
-            }
-            Key::Delete | Key::EndOfInput if self.cursor < self.line.len() => {
-                self.line.remove(self.cursor);
-            }
-            Key::EndOfInput if self.line.is_empty() => return Some(Input::KeyboardEnd),
-            Key::Interrupt => return Some(Input::KeyboardEnd),
-            Key::Left => self.cursor = self.cursor.saturating_sub(1),
-            Key::Right => self.cursor = (self.cursor + 1).min(self.line.len()),
-            Key::Home => self.cursor = 0,
-            Key::End => self.cursor = self.line.len(),
-            Key::ClearToStart => {
-                self.line.drain(..self.cursor);
-                self.cursor = 0;
-            }
-            Key::RemoveWord => {
-                let mut start = self.cursor;
-                while start > 0 && self.line[start - 1] == ' ' {
-                    start -= 1;
-                }
-                while start > 0 && self.line[start - 1] != ' ' {
-                    start -= 1;
-                }
-                self.line.drain(start..self.cursor);
-                self.cursor = start;
-            }
-            Key::Up if self.browsing > 0 => self.recall(self.browsing - 1),
-            Key::Down if self.browsing < self.history.len() => self.recall(self.browsing + 1),
-            _ => {}
+                Ok(_) => write_out("\x07"), // the bell: the line is full
+                Err(_) => {}
+            },
         }
         None
     }
 
-    /// Enter: the line is done; keep it for Up, and start a new one.
-    fn enter(&mut self) -> String {
-        let line: String = self.line.drain(..).collect();
-        self.cursor = 0;
-        if !line.trim().is_empty() && self.history.last() != Some(&line) {
-            if self.history.len() == HISTORY_LINES {
-                self.history.remove(0);
-            }
-            self.history.push(line.clone());
-        }
-        self.browsing = self.history.len();
-        self.width = terminal_width();
-        line
-    }
-
-    /// Up or Down: shows history line `at` (or the new, empty line).
-    fn recall(&mut self, at: usize) {
-        self.browsing = at;
-        let line = self.history.get(at).map_or("", String::as_str);
-        self.line = line.chars().collect();
-        self.cursor = self.line.len();
-    }
-
-    /// The escape codes that draw the prompt and the line on the last row.
-    /// A line longer than the row shows the part around the cursor.
+    /// The escape codes that draw the prompt and the line on the last row:
+    /// clear the row, write. A line wider than the row shows its end.
     fn draw(&self) -> String {
-        let room = self
-            .width
-            .saturating_sub(columns(self.prompt.chars()) + 1)
-            .max(8);
-        // Back from the cursor as far as fits, then forward as far as fits.
-        let mut start = self.cursor;
-        while start > 0 && columns(self.line[start - 1..self.cursor].iter().copied()) <= room {
-            start -= 1;
+        let room = self.width.saturating_sub(columns(&self.prompt) + 1).max(8);
+        let mut start = self.line.len();
+        for (at, _) in self.line.char_indices().rev() {
+            if columns(&self.line[at..]) > room {
+                break;
+            }
+            start = at;
         }
-        let mut end = self.cursor;
-        while end < self.line.len() && columns(self.line[start..=end].iter().copied()) <= room {
-            end += 1;
-        }
-        let shown: String = self.line[start..end].iter().collect();
-        let before = self.line[start..self.cursor].iter().copied();
-        let at = columns(self.prompt.chars()) + columns(before);
-        // Clear the row, write it, then move the cursor `at` columns right
-        // of the row's start (a move of 0 would move one).
-        let right = if at > 0 {
-            format!("\x1b[{at}C")
-        } else {
-            String::new()
-        };
-        format!("\r\x1b[K{}{shown}\r{right}", self.prompt)
+        format!("\r\x1b[K{}{}", self.prompt, &self.line[start..])
     }
 }
 
-/// How many columns `chars` take on a terminal: two for the wide characters
-/// of East Asian scripts and emoji, none for combining marks, one for the
-/// rest. (Unicode's width tables are large; these ranges cover what a class
-/// types.)
-fn columns(chars: impl Iterator<Item = char>) -> usize {
-    chars
-        .map(|c| match c {
-            c if protocol::is_combining_mark(c) => 0,
-            '\u{1100}'..='\u{115F}'
-            | '\u{2E80}'..='\u{A4CF}'
-            | '\u{AC00}'..='\u{D7A3}'
-            | '\u{F900}'..='\u{FAFF}'
-            | '\u{FE30}'..='\u{FE4F}'
-            | '\u{FF00}'..='\u{FF60}'
-            | '\u{FFE0}'..='\u{FFE6}'
-            | '\u{1F300}'..='\u{1F64F}'
-            | '\u{1F900}'..='\u{1F9FF}'
-            | '\u{20000}'..='\u{3FFFD}' => 2,
-            _ => 1,
-        })
-        .sum()
+/// How many columns `text` may take on a terminal, at most: East Asian
+/// characters and emoji take two, so every character beyond ASCII counts as
+/// two. The line then never wraps (it may scroll a little early); Unicode's
+/// real width tables are far larger than this project.
+fn columns(text: &str) -> usize {
+    text.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum()
 }
 
 /// The terminal's settings before the editor changed them, put back on every
@@ -938,11 +703,7 @@ fn enter_raw_mode() -> bool {
     };
     // No line editing by the terminal, no echo, Ctrl-C and Ctrl-S as plain
     // keys; output is left alone, so `\n` still starts a new line.
-    if stty(&[
-        "-icanon", "-echo", "-isig", "-ixon", "-iexten", "min", "1", "time", "0",
-    ])
-    .is_none()
-    {
+    if stty(&["-icanon", "-echo", "-isig", "-ixon", "-iexten", "min", "1", "time", "0"]).is_none() {
         return false;
     }
     let _ = SAVED_TERMINAL.set(saved.trim().to_string());
@@ -974,15 +735,9 @@ impl Drop for RestoreTerminal {
 
 /// Runs `stty ARGS` on our terminal; its output, or `None` if it failed.
 fn stty(args: &[&str]) -> Option<String> {
-    let output = Command::new("stty")
-        .args(args)
-        .stdin(Stdio::inherit())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
+    let mut stty = Command::new("stty");
+    stty.args(args).stdin(Stdio::inherit()).stderr(Stdio::null());
+    let output = stty.output().ok().filter(|out| out.status.success())?;
     Some(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 

@@ -41,37 +41,28 @@ Usage: chatroom server [--host HOST] [--port PORT] [--max-clients N] [--max-per-
 Runs the chat server: one shared room for everyone who connects.
 
 Options:
-  --host HOST            address to listen on [default: 127.0.0.1]
-                         (0.0.0.0 lets other machines on the network join)
-  --port PORT            TCP port to listen on, 0 to 65535; 0 picks a free one
-                         [default: 1918]
+  --host HOST            address to listen on [default: 127.0.0.1]; 0.0.0.0
+                         lets other machines on the network join
+  --port PORT            0 to 65535; 0 picks a free one [default: 1918]
   --max-clients N        connections held at once, 1 to 100000 [default: 1000]
   --max-per-address N    connections held at once from one IP address, 1 to
-                         100000 [default: 64]. At least the number of people
-                         who share one address: everyone on the server's own
-                         machine (a lab where all log in to one computer), or
-                         behind one router (NAT). 64 fits one class on one
-                         machine.
-  --name-timeout SECS    time a new connection has to choose a name, 1 to 3600
-                         [default: 30]
-  --max-line-rate N      lines per second each address may send, 0 to 1000;
-                         faster senders are slowed down, never cut off. Bursts
-                         of 100 pass at once; joining, leaving and every KiB
-                         sent count as a line. 0 = no limit [default: 20]
-  --history N            public lines a newcomer is shown, marked
-                         '* [earlier] ...', 0 to 100 [default: 20]
+                         100000 [default: 64]: at least the number of people
+                         who share one address (a lab where all log in to one
+                         machine, a classroom behind one router)
+  --name-timeout SECS    time to choose a name, 1 to 3600 [default: 30]
+  --max-line-rate N      lines per second each address may send, 0 to 1000,
+                         after a burst of 100; faster senders are slowed, not
+                         cut off. Joining, leaving and each KiB count as a
+                         line. 0 = no limit [default: 20]
+  --history N            public lines shown to a newcomer, 0 to 100
+                         [default: 20]
 
 The first line on stdout is 'listening on IP:PORT'. Connections, names and
-departures are logged on stderr, one line each.
+departures are logged on stderr.
 
-The server's terminal is the teacher's console. Type:
-  /say TEXT            everyone sees '* [server] TEXT'
-  /who                 list who is online
-  /kick NAME [REASON]  disconnect NAME, telling them why
-  /quit                tell everyone, close every connection, exit
-  /help                this list
-Without a terminal (stdin closed, as under nohup or a service manager) the
-console is off and the server simply runs.";
+The server's terminal is the teacher's console: /say TEXT, /who,
+/kick NAME [REASON], /quit, /help. Without a terminal (stdin closed: nohup,
+a service) the console is off and the server simply runs.";
 
 const CLIENT_USAGE: &str = "\
 Usage: chatroom client [--host HOST] [--port PORT] [--name NAME] [--retries N]
@@ -89,8 +80,7 @@ Options:
 
 In the chat: /who lists who is online, /msg NAME TEXT talks to one person,
 /help lists the commands, /quit (or Ctrl-D, or Ctrl-C) leaves. In a terminal,
-the line you type stays whole while others' lines arrive above it; Up and
-Down bring back earlier lines.";
+the line you type stays whole while others' lines arrive above it.";
 
 /// How the process ends: the exit codes are part of the interface.
 enum Exit {
@@ -136,22 +126,15 @@ enum Mode {
 
 fn parse(args: &[String]) -> Result<Mode, Exit> {
     let Some(first) = args.first() else {
-        return Err(Exit::Usage(
-            "a subcommand is needed: server or client".into(),
-        ));
+        return Err(Exit::Usage("a subcommand is needed: server or client".into()));
     };
     match first.as_str() {
         // Help and version answer before anything else is checked.
         "-h" | "--help" | "help" => Err(Exit::Info(USAGE.into())),
-        "-V" | "--version" => Err(Exit::Info(format!(
-            "chatroom {}",
-            env!("CARGO_PKG_VERSION")
-        ))),
+        "-V" | "--version" => Err(Exit::Info(format!("chatroom {}", env!("CARGO_PKG_VERSION")))),
         "server" => parse_server(&args[1..]).map(Mode::Server),
         "client" => parse_client(&args[1..]).map(Mode::Client),
-        other => Err(Exit::Usage(format!(
-            "unknown subcommand '{other}': use server or client"
-        ))),
+        other => Err(Exit::Usage(format!("unknown subcommand '{other}': use server or client"))),
     }
 }
 

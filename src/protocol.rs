@@ -273,15 +273,12 @@ pub fn parse_command(line: &str) -> Option<Command> {
         "quit" => Command::Quit,
         "help" => Command::Help,
         "msg" => match args.split_once(' ') {
-            Some((to, text)) if !text.trim().is_empty() => Command::Msg {
-                to: to.to_string(),
-                text: text.trim().to_string(),
-            },
+            Some((to, text)) if !text.trim().is_empty() => {
+                Command::Msg { to: to.to_string(), text: text.trim().to_string() }
+            }
             _ => Command::Refused(error("usage: /msg NAME TEXT")),
         },
-        _ => Command::Refused(error(&format!(
-            "unknown command /{word} (type /help for the list)"
-        ))),
+        _ => Command::Refused(error(&format!("unknown command /{word} (type /help for the list)"))),
     })
 }
 
@@ -356,10 +353,7 @@ pub fn private_sent(to: &str, text: &str) -> String {
 /// to them after the welcome and marked, so nobody takes it for a live one.
 pub fn earlier(line: &str) -> String {
     let line = line.trim_end();
-    notice(&format!(
-        "[earlier] {}",
-        line.strip_prefix(NOTICE).unwrap_or(line)
-    ))
+    notice(&format!("[earlier] {}", line.strip_prefix(NOTICE).unwrap_or(line)))
 }
 
 /// `* welcome NAME; online (N): ...`, the newcomer's proof that the name was
@@ -401,9 +395,7 @@ pub fn server_full(max: usize) -> String {
 
 /// The only line sent before closing a connection over `--max-per-address`.
 pub fn too_many_from_address(max: usize) -> String {
-    error(&format!(
-        "too many connections from your address (limit {max}); try again later"
-    ))
+    error(&format!("too many connections from your address (limit {max}); try again later"))
 }
 
 /// The `! ` answer to a refused name.
@@ -435,9 +427,7 @@ pub fn name_deadline(seconds: u64) -> String {
 
 /// The `! ` answer to a line over [`MAX_LINE_BYTES`].
 pub fn line_too_long() -> String {
-    error(&format!(
-        "line too long (at most {MAX_LINE_BYTES} bytes); it was not sent"
-    ))
+    error(&format!("line too long (at most {MAX_LINE_BYTES} bytes); it was not sent"))
 }
 
 /// Everyone's last line when the teacher stops the server. The client knows
@@ -512,10 +502,7 @@ pub fn parse_console(line: &str) -> Option<ConsoleCommand> {
                 "" => "no reason given",
                 reason => reason,
             };
-            ConsoleCommand::Kick {
-                name: name.to_string(),
-                reason: reason.to_string(),
-            }
+            ConsoleCommand::Kick { name: name.to_string(), reason: reason.to_string() }
         }
         "/kick" => ConsoleCommand::Refused(error("usage: /kick NAME [REASON]")),
         "/quit" => ConsoleCommand::Quit,
@@ -660,19 +647,13 @@ mod tests {
     #[test]
     fn line_one_byte_over_the_limit_is_too_long() {
         let input = format!("{}\nnext\n", "x".repeat(MAX_LINE_BYTES + 1));
-        assert_eq!(
-            lines(input.as_bytes(), MAX_LINE_BYTES),
-            vec![Line::TooLong, text("next")]
-        );
+        assert_eq!(lines(input.as_bytes(), MAX_LINE_BYTES), vec![Line::TooLong, text("next")]);
     }
 
     #[test]
     fn huge_line_is_too_long_and_the_next_line_survives() {
         let input = [vec![b'y'; 1_000_000], b"\nok\n".to_vec()].concat();
-        assert_eq!(
-            lines(&input, MAX_LINE_BYTES),
-            vec![Line::TooLong, text("ok")]
-        );
+        assert_eq!(lines(&input, MAX_LINE_BYTES), vec![Line::TooLong, text("ok")]);
     }
 
     #[test]
@@ -692,10 +673,7 @@ mod tests {
 
     #[test]
     fn multibyte_text_is_decoded() {
-        assert_eq!(
-            lines("ciao è già\n".as_bytes(), 100),
-            vec![text("ciao è già")]
-        );
+        assert_eq!(lines("ciao è già\n".as_bytes(), 100), vec![text("ciao è già")]);
     }
 
     #[test]
@@ -766,10 +744,8 @@ mod tests {
 
     #[test]
     fn a_whole_message_in_tag_characters_disappears() {
-        let hidden: String = "hi"
-            .chars()
-            .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
-            .collect();
+        let hidden: String =
+            "hi".chars().map(|c| char::from_u32(0xE0000 + c as u32).unwrap()).collect();
         assert_eq!(sanitize(&format!("ok{hidden}")), "ok");
     }
 
@@ -798,12 +774,7 @@ mod tests {
             '\u{FFA1}',
             '\u{E1000}',
         ] {
-            assert_eq!(
-                sanitize(&format!("a{c}b")).chars().count(),
-                3,
-                "U+{:04X}",
-                c as u32
-            );
+            assert_eq!(sanitize(&format!("a{c}b")).chars().count(), 3, "U+{:04X}", c as u32);
         }
     }
 
@@ -906,10 +877,7 @@ mod tests {
     fn msg_splits_name_and_text() {
         assert_eq!(
             parse_command("/msg bob  see you at 5"),
-            Some(Command::Msg {
-                to: "bob".into(),
-                text: "see you at 5".into()
-            })
+            Some(Command::Msg { to: "bob".into(), text: "see you at 5".into() })
         );
     }
 
@@ -924,9 +892,7 @@ mod tests {
     fn unknown_command_is_refused_by_name() {
         assert_eq!(
             parse_command("/dance now"),
-            Some(Command::Refused(
-                "! unknown command /dance (type /help for the list)\n".into()
-            ))
+            Some(Command::Refused("! unknown command /dance (type /help for the list)\n".into()))
         );
     }
 
@@ -936,14 +902,8 @@ mod tests {
         assert_eq!(error("no"), "! no\n");
         assert_eq!(chat("alice", "hi"), "alice: hi\n");
         assert_eq!(private("alice", "hi"), "alice (private): hi\n");
-        assert_eq!(
-            online(["a", "b", "c"].into_iter()),
-            "* online (3): a, b, c\n"
-        );
-        assert_eq!(
-            name_deadline(30),
-            "! no name within 30 s; closing the connection\n"
-        );
+        assert_eq!(online(["a", "b", "c"].into_iter()), "* online (3): a, b, c\n");
+        assert_eq!(name_deadline(30), "! no name within 30 s; closing the connection\n");
     }
 
     #[test]
@@ -957,14 +917,8 @@ mod tests {
     fn a_combining_accent_after_a_letter_is_part_of_a_name() {
         assert_eq!(validate_name("Jose\u{301}"), Ok(()));
         assert_eq!(validate_name("e\u{301}\u{323}va"), Ok(()));
-        assert_eq!(
-            validate_name("\u{301}eva"),
-            Err(NameError::BadChar('\u{301}'))
-        );
-        assert_eq!(
-            validate_name("a_\u{301}"),
-            Err(NameError::BadChar('\u{301}'))
-        );
+        assert_eq!(validate_name("\u{301}eva"), Err(NameError::BadChar('\u{301}')));
+        assert_eq!(validate_name("a_\u{301}"), Err(NameError::BadChar('\u{301}')));
     }
 
     #[test]
@@ -995,10 +949,7 @@ mod tests {
 
     #[test]
     fn console_commands_are_recognised() {
-        assert_eq!(
-            parse_console("/say hi all"),
-            Some(ConsoleCommand::Say("hi all".into()))
-        );
+        assert_eq!(parse_console("/say hi all"), Some(ConsoleCommand::Say("hi all".into())));
         assert_eq!(parse_console("/who"), Some(ConsoleCommand::Who));
         assert_eq!(parse_console("/quit"), Some(ConsoleCommand::Quit));
         assert_eq!(parse_console("/help"), Some(ConsoleCommand::Help));
@@ -1008,25 +959,16 @@ mod tests {
     #[test]
     fn kick_takes_a_name_and_an_optional_reason() {
         let kick = |name: &str, reason: &str| {
-            Some(ConsoleCommand::Kick {
-                name: name.into(),
-                reason: reason.into(),
-            })
+            Some(ConsoleCommand::Kick { name: name.into(), reason: reason.into() })
         };
-        assert_eq!(
-            parse_console("/kick bob spamming the room"),
-            kick("bob", "spamming the room")
-        );
+        assert_eq!(parse_console("/kick bob spamming the room"), kick("bob", "spamming the room"));
         assert_eq!(parse_console("/kick bob"), kick("bob", "no reason given"));
     }
 
     #[test]
     fn console_errors_are_refused_lines() {
         let refused = |text: &str| Some(ConsoleCommand::Refused(text.into()));
-        assert_eq!(
-            parse_console("/kick"),
-            refused("! usage: /kick NAME [REASON]\n")
-        );
+        assert_eq!(parse_console("/kick"), refused("! usage: /kick NAME [REASON]\n"));
         assert_eq!(parse_console("/say"), refused("! usage: /say TEXT\n"));
         assert_eq!(
             parse_console("hello"),

@@ -104,15 +104,7 @@ pub fn run(config: Config) -> Result<(), String> {
         next_id += 1;
         let id = next_id;
         // To the starter, which starts this client's thread.
-        if arrivals
-            .send(Connection {
-                id,
-                socket,
-                peer,
-                place,
-            })
-            .is_err()
-        {
+        if arrivals.send(Connection { id, socket, peer, place }).is_err() {
             return Err("the starter thread has ended".into());
         }
     }
@@ -136,14 +128,8 @@ fn start_threads(config: &Config) -> Result<(Arc<Limits>, Sender<Connection>), S
     let (console_events, console_limits) = (events.clone(), Arc::clone(&limits));
     // Spawn: the console. It ends the process on `/quit`, or ends alone at
     // the end of stdin, leaving the server running.
-    spawn("console", None, move || {
-        run_console(console_events, console_limits)
-    })?;
-    let shared = Shared {
-        events,
-        limits: Arc::clone(&limits),
-        name_timeout: config.name_timeout,
-    };
+    spawn("console", None, move || run_console(console_events, console_limits))?;
+    let shared = Shared { events, limits: Arc::clone(&limits), name_timeout: config.name_timeout };
     // The arrivals channel: the accept loop sends each new connection, the
     // starter receives it. Spawn: the starter, for as long as the accept
     // loop holds `arrivals`.
@@ -221,12 +207,7 @@ struct Reader {
 
 /// A reader thread: one connection, from its first byte to its last.
 fn run_reader(connection: Connection, shared: Shared) {
-    let Connection {
-        id,
-        socket,
-        peer,
-        place,
-    } = connection;
+    let Connection { id, socket, peer, place } = connection;
     log(format!("{peer} connected"));
     // One socket, three threads: reading, writing and shutting down all work
     // on a shared `&TcpStream`, so the reader, the writer and the broker each
@@ -239,14 +220,7 @@ fn run_reader(connection: Connection, shared: Shared) {
             let source = SocketReader::new(&socket, peer.ip(), &shared);
             let input = BufReader::with_capacity(READ_BUFFER_BYTES, source);
             let buf = Vec::new();
-            let mut reader = Reader {
-                id,
-                peer,
-                socket,
-                input,
-                buf,
-                shared,
-            };
+            let mut reader = Reader { id, peer, socket, input, buf, shared };
             let queue = Arc::clone(&outbox.queue);
             match reader.choose_name(outbox) {
                 Handshake::Ended(why) => why,
@@ -283,20 +257,13 @@ impl Reader {
             if queue.ended.load(Ordering::SeqCst) {
                 break "was disconnected".to_string(); // see `Queue::ended`
             }
-            let event = Event::Command {
-                id: self.id,
-                command,
-            };
+            let event = Event::Command { id: self.id, command };
             if self.shared.events.send(event).is_err() || quit {
                 return "quit".into(); // the broker has taken the user out
             }
         };
         self.pace(1.0); // the leave notice costs a line too
-        let why = if queue.stalled.load(Ordering::SeqCst) {
-            Some(TOO_SLOW)
-        } else {
-            None
-        };
+        let why = if queue.stalled.load(Ordering::SeqCst) { Some(TOO_SLOW) } else { None };
         let _ = self.shared.events.send(Event::Leave { id: self.id, why });
         ended
     }
@@ -368,9 +335,7 @@ impl Reader {
         if self.shared.events.send(join).is_err() {
             return Err(protocol::shutting_down()); // the broker has stopped
         }
-        answer
-            .recv()
-            .unwrap_or_else(|_| Err(protocol::shutting_down()))
+        answer.recv().unwrap_or_else(|_| Err(protocol::shutting_down()))
     }
 }
 
@@ -399,10 +364,7 @@ enum Event {
     Leave { id: u64, why: Option<&'static str> },
     /// Beyond the report: `/say`, `/who` or `/kick` from the console; `reply`
     /// gets the line to print there.
-    Console {
-        command: ConsoleCommand,
-        reply: Sender<String>,
-    },
+    Console { command: ConsoleCommand, reply: Sender<String> },
     /// Beyond the report: the console's `/quit`.
     Shutdown,
 }
@@ -478,14 +440,7 @@ impl Room {
     /// Acts on one event. `false` once the server is shutting down.
     fn handle(&mut self, event: Event) -> bool {
         match event {
-            Event::Join {
-                id,
-                name,
-                peer,
-                outbox,
-                socket,
-                reply,
-            } => {
+            Event::Join { id, name, peer, outbox, socket, reply } => {
                 // The reader waits for this answer; if it is gone already,
                 // there is nobody to tell.
                 let _ = reply.send(self.join(id, name, peer, outbox, socket));
@@ -519,12 +474,7 @@ impl Room {
         self.by_name.insert(folded, id);
         let joined = protocol::joined(&name);
         let pending = Vec::new();
-        let user = User {
-            name,
-            outbox,
-            socket,
-            pending,
-        };
+        let user = User { name, outbox, socket, pending };
         self.users.insert(id, user);
         // The welcome is the newcomer's first line after the name: the
         // client takes it as the sign that the name was accepted.
@@ -653,17 +603,11 @@ fn start_writer(
 ) -> Result<Outbox, String> {
     // Small chat lines must leave at once, not wait for Nagle's algorithm to
     // gather more (up to 40 ms with delayed ACKs): each batch is one write.
-    let setup = socket
-        .set_nodelay(true)
-        .and(socket.set_write_timeout(Some(STALL)));
+    let setup = socket.set_nodelay(true).and(socket.set_write_timeout(Some(STALL)));
     setup.map_err(|e| e.to_string())?;
     let (batches, queued) = mpsc::channel();
     let queue = Arc::new(Queue::default());
-    let outbox = Outbox {
-        batches,
-        queue: Arc::clone(&queue),
-        limit,
-    };
+    let outbox = Outbox { batches, queue: Arc::clone(&queue), limit };
     let socket = Arc::clone(socket);
     // Spawn: the writer of this connection. It ends when every Outbox sender
     // is gone, or a write fails; it is not joined, and cleans up after itself.
@@ -685,10 +629,7 @@ fn run_writer(socket: &TcpStream, peer: SocketAddr, queued: &Receiver<Batch>, qu
         queue.bytes.fetch_sub(text.len(), Ordering::Relaxed);
         if let Err(e) = socket.write_all(text.as_bytes()) {
             if is_timeout(&e) {
-                log(format!(
-                    "{peer} stopped reading: nothing taken for {}s",
-                    STALL.as_secs()
-                ));
+                log(format!("{peer} stopped reading: nothing taken for {}s", STALL.as_secs()));
                 queue.stalled.store(true, Ordering::SeqCst);
             }
             break;
@@ -856,10 +797,7 @@ impl Reader {
 
 fn is_timeout(e: &io::Error) -> bool {
     // A timeout is `WouldBlock` on Unix and `TimedOut` on Windows.
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 
 // ---------------------------------------------------------------------------
@@ -939,11 +877,7 @@ struct Place {
 /// room sends, and it is the floor, `MIN_OUTBOX_BYTES`.
 fn outbox_bytes(rate: u32) -> usize {
     let lines = ROOM_SHARE * (FLOOD_BURST + rate * STALL.as_secs() as u32);
-    let bytes = if rate == 0 {
-        0
-    } else {
-        lines as usize * BYTES_PER_LINE_ALLOWED
-    };
+    let bytes = if rate == 0 { 0 } else { lines as usize * BYTES_PER_LINE_ALLOWED };
     bytes.max(MIN_OUTBOX_BYTES)
 }
 
@@ -956,11 +890,7 @@ impl Limits {
             max_per_address: config.max_per_address,
             rate,
             outbox_bytes: outbox_bytes(rate),
-            counts: Mutex::new(Counts {
-                open: 0,
-                room,
-                addresses: HashMap::new(),
-            }),
+            counts: Mutex::new(Counts { open: 0, room, addresses: HashMap::new() }),
         }
     }
 
@@ -976,9 +906,7 @@ impl Limits {
     fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Place, String> {
         let mut counts = self.lock();
         let now = Instant::now();
-        counts
-            .addresses
-            .retain(|_, a| a.open > 0 || !a.bucket.is_full(now));
+        counts.addresses.retain(|_, a| a.open > 0 || !a.bucket.is_full(now));
         if counts.open >= self.max_clients {
             return Err(protocol::server_full(self.max_clients));
         }
@@ -1172,11 +1100,7 @@ static CONSOLE: OnceLock<Sink> = OnceLock::new();
 impl Sink {
     fn start(name: &str, out: impl Write + Send + 'static) -> Sink {
         let (lines, queued) = mpsc::sync_channel(SINK_QUEUE);
-        let sink = Sink {
-            lines,
-            dropped: Arc::default(),
-            pending: Arc::default(),
-        };
+        let sink = Sink { lines, dropped: Arc::default(), pending: Arc::default() };
         let (dropped, pending) = (Arc::clone(&sink.dropped), Arc::clone(&sink.pending));
         // Spawn: the sink's thread, for the life of the process. If it cannot
         // start, lines simply pile up to SINK_QUEUE and are then dropped.
@@ -1208,10 +1132,7 @@ fn drain(
     for line in lines {
         let missed = dropped.swap(0, Ordering::Relaxed);
         if missed > 0 {
-            let _ = writeln!(
-                out,
-                "({missed} lines dropped: the output was not being read)"
-            );
+            let _ = writeln!(out, "({missed} lines dropped: the output was not being read)");
         }
         let _ = out.write_all(line.as_bytes());
         let _ = out.flush();
@@ -1242,10 +1163,8 @@ fn say(line: String) {
 /// process exits.
 fn flush_sinks() {
     let deadline = Instant::now() + Duration::from_secs(1);
-    let busy = |sink: &OnceLock<Sink>| {
-        sink.get()
-            .is_some_and(|s| s.pending.load(Ordering::SeqCst) > 0)
-    };
+    let busy =
+        |sink: &OnceLock<Sink>| sink.get().is_some_and(|s| s.pending.load(Ordering::SeqCst) > 0);
     while (busy(&LOG) || busy(&CONSOLE)) && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(5));
     }

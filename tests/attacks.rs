@@ -68,12 +68,10 @@ fn closed_log_never_stops_the_room() {
 #[test]
 fn readers_who_keep_reading_survive_any_permitted_burst() {
     let server = Server::start(&["--max-line-rate", "1000"]);
-    let readers: Vec<Conn> = (0..2)
-        .map(|i| server.join_from(&format!("127.0.0.1{i}"), &format!("reader{i}")))
-        .collect();
-    let mut attackers: Vec<Conn> = (0..10)
-        .map(|i| server.join_from(ATTACKER, &format!("bot{i}")))
-        .collect();
+    let readers: Vec<Conn> =
+        (0..2).map(|i| server.join_from(&format!("127.0.0.1{i}"), &format!("reader{i}"))).collect();
+    let mut attackers: Vec<Conn> =
+        (0..10).map(|i| server.join_from(ATTACKER, &format!("bot{i}"))).collect();
     let total = 10 * 100;
     let readers: Vec<_> = readers
         .into_iter()
@@ -110,9 +108,7 @@ fn a_victim_of_private_floods_who_reads_is_not_cut_off() {
         .map(|i| server.join_from(&format!("127.0.0.{}", 30 + i), &format!("s{i}")))
         .collect();
     let text = "p".repeat(1000);
-    let flood: String = (0..100)
-        .map(|i| format!("/msg victim {i} {text}\n"))
-        .collect();
+    let flood: String = (0..100).map(|i| format!("/msg victim {i} {text}\n")).collect();
     for sender in &mut senders {
         sender.send_raw(flood.as_bytes());
     }
@@ -134,9 +130,8 @@ fn users_who_stopped_reading_cost_bounded_memory() {
     for i in 0..100 {
         stalled.push(server.join_from(&format!("127.0.0.{}", 20 + i % 4), &format!("idle{i}")));
     }
-    let mut chatters: Vec<Conn> = (0..3)
-        .map(|i| server.join_from(&format!("127.0.0.1{i}"), &format!("chat{i}")))
-        .collect();
+    let mut chatters: Vec<Conn> =
+        (0..3).map(|i| server.join_from(&format!("127.0.0.1{i}"), &format!("chat{i}"))).collect();
     let text = "c".repeat(1000);
     let lines: String = (0..60).map(|i| format!("{i} {text}\n")).collect();
     for chatter in &mut chatters {
@@ -177,9 +172,8 @@ fn connections_from_one_address_share_one_allowance() {
     let server = Server::start(&["--max-line-rate", "1"]);
     let mut watcher = server.join_from("127.0.0.10", "watcher");
     let mut speaker = server.join_from("127.0.0.11", "speaker");
-    let mut bots: Vec<Conn> = (0..5)
-        .map(|i| server.join_from(ATTACKER, &format!("bot{i}")))
-        .collect();
+    let mut bots: Vec<Conn> =
+        (0..5).map(|i| server.join_from(ATTACKER, &format!("bot{i}"))).collect();
     let lines: String = (0..60).map(|i| format!("spam {i}\n")).collect();
     for bot in &mut bots {
         bot.send_raw(lines.as_bytes());
@@ -215,10 +209,7 @@ fn churn_cannot_flood_the_room_with_notices() {
     }
     speaker.send("marker");
     notices += count_before(&mut watcher, "* churn", "speaker: marker");
-    assert!(
-        notices <= 70,
-        "{notices} of 120 join and leave notices passed"
-    );
+    assert!(notices <= 70, "{notices} of 120 join and leave notices passed");
     drop(churners);
 }
 
@@ -227,9 +218,7 @@ fn churn_cannot_flood_the_room_with_notices() {
 /// makes the count smaller: a slow machine cannot fail a test that checks
 /// the count is small.)
 fn write_until_held_back(conn: &mut Conn, chunk: &[u8], limit: usize) -> usize {
-    conn.stream
-        .set_write_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
+    conn.stream.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
     let mut written = 0;
     while written < limit {
         match conn.stream.write(chunk) {
@@ -255,10 +244,8 @@ fn bytes_count_against_the_allowance() {
         let written = write_until_held_back(conn, &chunk, limit);
         assert!(written < limit / 4, "the server read {written} bytes");
     }
-    let [mut alice, mut bob] = [
-        server.join_from("127.0.0.10", "alice"),
-        server.join_from("127.0.0.11", "bob"),
-    ];
+    let [mut alice, mut bob] =
+        [server.join_from("127.0.0.10", "alice"), server.join_from("127.0.0.11", "bob")];
     alice.expect("* bob joined");
     bob.send("unaffected");
     alice.expect("bob: unaffected");
@@ -311,13 +298,9 @@ fn names_and_text_cannot_hide() {
     }
     other.send("zoe");
     other.expect_prefix("* welcome zoe;");
-    let tags: String = "secret"
-        .chars()
-        .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
-        .collect();
-    other.send(&format!(
-        "a\u{00AD}b\u{034F}c\u{180E}d\u{FE0F}e\u{2061}f{tags}g"
-    ));
+    let tags: String =
+        "secret".chars().map(|c| char::from_u32(0xE0000 + c as u32).unwrap()).collect();
+    other.send(&format!("a\u{00AD}b\u{034F}c\u{180E}d\u{FE0F}e\u{2061}f{tags}g"));
     conn.skip_to("zoe: abcdefg");
 }
 
@@ -326,11 +309,7 @@ fn names_and_text_cannot_hide() {
 #[test]
 fn numbers_out_of_range_are_usage_errors() {
     let run = |args: &[&str]| {
-        Command::cargo_bin("chatroom")
-            .unwrap()
-            .args(args)
-            .timeout(Duration::from_secs(10))
-            .assert()
+        Command::cargo_bin("chatroom").unwrap().args(args).timeout(Duration::from_secs(10)).assert()
     };
     run(&["server", "--name-timeout", "18446744073709551615"])
         .code(2)
@@ -343,11 +322,7 @@ fn numbers_out_of_range_are_usage_errors() {
         ("--max-per-address", "0", "from 1 to 100000"),
         ("--max-line-rate", "1001", "from 0 to 1000"),
     ] {
-        run(&["server", flag, value])
-            .code(2)
-            .stderr(predicate::str::contains(range));
+        run(&["server", flag, value]).code(2).stderr(predicate::str::contains(range));
     }
-    run(&["client", "--port", "0"])
-        .code(2)
-        .stderr(predicate::str::contains("from 1 to 65535"));
+    run(&["client", "--port", "0"]).code(2).stderr(predicate::str::contains("from 1 to 65535"));
 }

@@ -70,10 +70,8 @@ fn console_help_and_errors() {
 fn console_quit_shuts_down_gracefully() {
     let mut server = Server::start(&[]);
     let mut raw = server.join("raw");
-    let mut clients: Vec<Client> = ["ann", "ben"]
-        .iter()
-        .map(|name| Client::join(&server, name))
-        .collect();
+    let mut clients: Vec<Client> =
+        ["ann", "ben"].iter().map(|name| Client::join(&server, name)).collect();
     raw.expect("* ann joined");
     raw.expect("* ben joined");
     server.console("/quit");
@@ -129,16 +127,10 @@ fn flooder_is_throttled_without_losing_a_line() {
     }
     let took = start.elapsed();
     let seen_at = human_seen_at.expect("bob's line arrived during the flood");
-    assert!(
-        seen_at < total - 50,
-        "bob's line waited behind the flood (at {seen_at})"
-    );
+    assert!(seen_at < total - 50, "bob's line waited behind the flood (at {seen_at})");
     // 300 lines past the burst at 100 lines/s: at least about 3 s. A slower
     // machine only makes it longer, so this bound cannot fail spuriously.
-    assert!(
-        took >= Duration::from_millis(2500),
-        "not throttled: {took:?}"
-    );
+    assert!(took >= Duration::from_millis(2500), "not throttled: {took:?}");
     // The flooder was never cut off.
     flooder.send("/who");
     flooder.skip_to("* online (3): bob, bot, carol");
@@ -178,10 +170,8 @@ fn client_removes_invisible_characters() {
     let port = listener.local_addr().unwrap().port().to_string();
     let mut client = Client::start(&["--host", "127.0.0.1", "--port", &port, "--name", "al"]);
     let (socket, _) = listener.accept().unwrap();
-    let mut fake = Conn {
-        reader: std::io::BufReader::new(socket.try_clone().unwrap()),
-        stream: socket,
-    };
+    let mut fake =
+        Conn { reader: std::io::BufReader::new(socket.try_clone().unwrap()), stream: socket };
     fake.send("* hi");
     fake.expect("al");
     fake.send("* welcome al");
@@ -203,10 +193,7 @@ fn killed_server_ends_both_clients_with_an_error() {
     for client in &mut clients {
         let (code, stderr) = client.wait_exit();
         assert_eq!(code, Some(1));
-        assert!(
-            stderr.starts_with("error: connection to 127.0.0.1:"),
-            "{stderr}"
-        );
+        assert!(stderr.starts_with("error: connection to 127.0.0.1:"), "{stderr}");
     }
 }
 

@@ -58,10 +58,7 @@ fn flags_skip_prompts_and_ctrl_d_leaves() {
     let (code, stderr) = client.wait_exit();
     assert_eq!(code, Some(0), "stderr: {stderr}");
     bob.expect("* zoe left");
-    assert!(
-        !client.seen.contains("Server host"),
-        "no prompt when flags answer"
-    );
+    assert!(!client.seen.contains("Server host"), "no prompt when flags answer");
 }
 
 /// A `--name` the server refuses is explained, then asked for.
@@ -99,16 +96,8 @@ fn server_gone_ends_the_client_with_exit_1() {
     let mut server = Server::start(&[]);
     let port = server.addr.port().to_string();
     // No retries: since issue 11 a lost connection is retried first.
-    let mut client = Client::start(&[
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--name",
-        "al",
-        "--retries",
-        "0",
-    ]);
+    let mut client =
+        Client::start(&["--host", "127.0.0.1", "--port", &port, "--name", "al", "--retries", "0"]);
     client.expect_output("* welcome al;");
     server.kill();
     let (code, stderr) = client.wait_exit();
@@ -147,9 +136,7 @@ fn client_cleans_what_a_foreign_server_sends() {
     let mut name = String::new();
     from_client.read_line(&mut name).unwrap();
     assert_eq!(name, "al\n");
-    socket
-        .write_all(b"* welcome al\nevil\x1b[2J\x1b]0;title\x07 text\n")
-        .unwrap();
+    socket.write_all(b"* welcome al\nevil\x1b[2J\x1b]0;title\x07 text\n").unwrap();
     client.expect_output("* welcome al\nevil[2J]0;title text\n");
 }
 

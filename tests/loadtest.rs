@@ -22,10 +22,7 @@ fn field<'a>(json: &'a str, row: usize, field: &str) -> &'a str {
         .nth(row)
         .unwrap_or_else(|| panic!("row {row} in {json}"));
     let key = format!("\"{field}\": ");
-    let at = line
-        .find(&key)
-        .unwrap_or_else(|| panic!("{field} in {line}"))
-        + key.len();
+    let at = line.find(&key).unwrap_or_else(|| panic!("{field} in {line}")) + key.len();
     let rest = &line[at..];
     &rest[..rest.find([',', '}']).unwrap_or(rest.len())]
 }
@@ -71,10 +68,7 @@ fn tiny_benchmark_reports_zero_loss() {
 /// users lose nothing and nobody is cut off.
 #[test]
 fn tiny_attack_costs_honest_users_nothing() {
-    let server = format!(
-        "{} server --port 0",
-        assert_cmd::cargo::cargo_bin("chatroom").display()
-    );
+    let server = format!("{} server --port 0", assert_cmd::cargo::cargo_bin("chatroom").display());
     let json_path = std::env::temp_dir().join(format!("attack-{}.json", std::process::id()));
     let output = loadtest()
         .args(["attack", "3", "2", "--server", &server, "--json"])

@@ -31,9 +31,7 @@ fn busy_port_is_an_error_with_exit_1() {
         .assert()
         .code(1)
         .stdout("")
-        .stderr(predicate::str::starts_with(format!(
-            "error: cannot listen on 127.0.0.1:{port}: "
-        )));
+        .stderr(predicate::str::starts_with(format!("error: cannot listen on 127.0.0.1:{port}: ")));
 }
 
 /// On connect the server greets and asks for a name; the newcomer's welcome
@@ -66,9 +64,7 @@ fn invalid_names_are_refused_and_asked_again() {
     conn.expect("! a name may hold only letters, digits, _ and -, not ':'; try again");
     let name24 = "é".repeat(24);
     conn.send(&name24);
-    conn.expect(&format!(
-        "* welcome {name24}; online (1): {name24} (type /help for commands)"
-    ));
+    conn.expect(&format!("* welcome {name24}; online (1): {name24} (type /help for commands)"));
 }
 
 /// Names are unique case-insensitively; a taken one can be replaced.
@@ -123,11 +119,8 @@ fn everyone_sees_the_same_order() {
     b.join().unwrap();
     assert_eq!(carol_saw, dave_saw);
     // Each sender's own lines keep their order, and none is missing.
-    let from_alice: Vec<String> = carol_saw
-        .iter()
-        .filter(|l| l.starts_with("alice: "))
-        .cloned()
-        .collect();
+    let from_alice: Vec<String> =
+        carol_saw.iter().filter(|l| l.starts_with("alice: ")).cloned().collect();
     let expected: Vec<String> = (0..n).map(|i| format!("alice: a{i}")).collect();
     assert_eq!(from_alice, expected);
 }
@@ -346,10 +339,7 @@ fn slow_reader_is_dropped_and_nobody_waits() {
         let mut sent = 0u64;
         // Bounded: 200 MB is far more than the kernel and the outbox hold.
         while !stop_flood.load(Ordering::SeqCst) && sent < 200_000 {
-            if flood
-                .write_all(format!("{sent} {text}\n").as_bytes())
-                .is_err()
-            {
+            if flood.write_all(format!("{sent} {text}\n").as_bytes()).is_err() {
                 break;
             }
             sent += 1;
@@ -383,34 +373,20 @@ fn slow_reader_is_dropped_and_nobody_waits() {
 #[test]
 fn command_line_help_version_and_usage_errors() {
     let run = |args: &[&str]| Command::cargo_bin("chatroom").unwrap().args(args).assert();
-    run(&["--help"])
-        .code(0)
-        .stdout(predicate::str::contains("chatroom server"));
-    run(&["server", "--help"])
-        .code(0)
-        .stdout(predicate::str::contains("--max-clients N"));
-    run(&["client", "--help"])
-        .code(0)
-        .stdout(predicate::str::contains("--name NAME"));
-    run(&["--version"])
-        .code(0)
-        .stdout(format!("chatroom {}\n", env!("CARGO_PKG_VERSION")));
-    run(&[])
+    run(&["--help"]).code(0).stdout(predicate::str::contains("chatroom server"));
+    run(&["server", "--help"]).code(0).stdout(predicate::str::contains("--max-clients N"));
+    run(&["client", "--help"]).code(0).stdout(predicate::str::contains("--name NAME"));
+    run(&["--version"]).code(0).stdout(format!("chatroom {}\n", env!("CARGO_PKG_VERSION")));
+    run(&[]).code(2).stderr(predicate::str::starts_with("error: "));
+    run(&["serve"])
         .code(2)
-        .stderr(predicate::str::starts_with("error: "));
-    run(&["serve"]).code(2).stderr(predicate::str::starts_with(
-        "error: unknown subcommand 'serve'",
+        .stderr(predicate::str::starts_with("error: unknown subcommand 'serve'"));
+    run(&["server", "--port", "http"]).code(2).stderr(predicate::str::starts_with(
+        "error: invalid --port 'http': expected a port number",
     ));
-    run(&["server", "--port", "http"])
-        .code(2)
-        .stderr(predicate::str::starts_with(
-            "error: invalid --port 'http': expected a port number",
-        ));
     run(&["server", "--bogus"])
         .code(2)
-        .stderr(predicate::str::starts_with(
-            "error: unknown option '--bogus'",
-        ));
+        .stderr(predicate::str::starts_with("error: unknown option '--bogus'"));
     run(&["client", "--port"])
         .code(2)
         .stderr(predicate::str::starts_with("error: --port needs a value"));

@@ -128,9 +128,7 @@ impl Server {
             stdin,
             _unread_log: unread_log,
         };
-        let line = first_line
-            .recv_timeout(PATIENCE)
-            .expect("the server prints its first line");
+        let line = first_line.recv_timeout(PATIENCE).expect("the server prints its first line");
         let addr = line
             .trim_end()
             .strip_prefix("listening on ")
@@ -186,9 +184,7 @@ impl Server {
             }
             joined.push(conn);
         }
-        joined
-            .try_into()
-            .unwrap_or_else(|_| unreachable!("one connection per name"))
+        joined.try_into().unwrap_or_else(|_| unreachable!("one connection per name"))
     }
 
     /// Waits until the server logs a line containing `text`; returns it.
@@ -199,10 +195,9 @@ impl Server {
             match self.log_lines.recv_timeout(left) {
                 Ok(line) if line.contains(text) => return line,
                 Ok(_) => {}
-                Err(_) => panic!(
-                    "server never logged {text:?}; its log:\n{}",
-                    self.log.lock().unwrap()
-                ),
+                Err(_) => {
+                    panic!("server never logged {text:?}; its log:\n{}", self.log.lock().unwrap())
+                }
             }
         }
     }
@@ -210,9 +205,7 @@ impl Server {
     /// Types a line on the server's console (its stdin).
     pub fn console(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("console still open");
-        stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .expect("type on the console");
+        stdin.write_all(format!("{line}\n").as_bytes()).expect("type on the console");
         stdin.flush().unwrap();
     }
 
@@ -233,10 +226,7 @@ impl Server {
     pub fn expect_stdout_prefix(&self, prefix: &str) -> String {
         match self.out_lines.recv_timeout(PATIENCE) {
             Ok(line) => {
-                assert!(
-                    line.starts_with(prefix),
-                    "expected {prefix:?}..., got {line:?}"
-                );
+                assert!(line.starts_with(prefix), "expected {prefix:?}..., got {line:?}");
                 line
             }
             Err(_) => panic!("the console never printed {prefix:?}..."),
@@ -297,10 +287,7 @@ pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
         if let Some(status) = child.try_wait().expect("query the child process") {
             return status;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the process did not exit in time"
-        );
+        assert!(Instant::now() < deadline, "the process did not exit in time");
         thread::sleep(Duration::from_millis(20));
     }
 }
@@ -361,10 +348,7 @@ impl Conn {
     /// Reads one line and checks it starts with `prefix`; returns it.
     pub fn expect_prefix(&mut self, prefix: &str) -> String {
         let line = self.read_line();
-        assert!(
-            line.starts_with(prefix),
-            "expected {prefix:?}..., got {line:?}"
-        );
+        assert!(line.starts_with(prefix), "expected {prefix:?}..., got {line:?}");
         line
     }
 
@@ -469,14 +453,7 @@ impl Client {
             let _ = stderr_tx.send(text);
         });
         let stdin = child.stdin.take();
-        Client {
-            child,
-            stdin,
-            output,
-            seen: String::new(),
-            all: String::new(),
-            stderr,
-        }
+        Client { child, stdin, output, seen: String::new(), all: String::new(), stderr }
     }
 
     /// Starts a client that joins `server` as `name` (all by flags), and
@@ -498,9 +475,7 @@ impl Client {
     /// Types `text` (include the `\n`).
     pub fn type_text(&mut self, text: &str) {
         let stdin = self.stdin.as_mut().expect("stdin still open");
-        stdin
-            .write_all(text.as_bytes())
-            .expect("type into the client");
+        stdin.write_all(text.as_bytes()).expect("type into the client");
         stdin.flush().unwrap();
     }
 
@@ -522,10 +497,7 @@ impl Client {
             match self.output.recv_timeout(left) {
                 Ok(bytes) => self.take(&bytes),
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                    panic!(
-                        "client never printed {text:?}; unread output: {:?}",
-                        self.seen
-                    )
+                    panic!("client never printed {text:?}; unread output: {:?}", self.seen)
                 }
             }
         }
@@ -544,10 +516,8 @@ impl Client {
         while let Ok(bytes) = self.output.recv_timeout(PATIENCE) {
             self.take(&bytes);
         }
-        let stderr = self
-            .stderr
-            .recv_timeout(PATIENCE)
-            .expect("the client's stderr closes when it exits");
+        let stderr =
+            self.stderr.recv_timeout(PATIENCE).expect("the client's stderr closes when it exits");
         (status.code(), stderr)
     }
 }
