@@ -574,6 +574,11 @@ impl Screen {
         }
     }
 
+    /// Whether the line editor runs (a terminal), or plain lines are read.
+    pub fn editing(&self) -> bool {
+        self.editor.is_some()
+    }
+
     /// In the editor, the prompt for chat lines; plain lines need none.
     fn chat_prompt(&self) {
         if self.editor.is_some() {

@@ -27,7 +27,7 @@ chatroom: a client-server chat for a classroom
 
 Usage:
   chatroom server [--host HOST] [--port PORT] [--max-clients N] [--max-per-address N]
-                  [--name-timeout SECS] [--max-line-rate N] [--history N]
+                  [--name-timeout SECS] [--max-line-rate N] [--history N] [--log FILE]
   chatroom client [--host HOST] [--port PORT] [--name NAME] [--retries N]
   chatroom --help | --version
 
@@ -37,6 +37,7 @@ Start one server, then one client per person. 'chatroom server --help' and
 const SERVER_USAGE: &str = "\
 Usage: chatroom server [--host HOST] [--port PORT] [--max-clients N] [--max-per-address N]
                        [--name-timeout SECS] [--max-line-rate N] [--history N]
+                       [--log FILE]
 
 Runs the chat server: one shared room for everyone who connects.
 
@@ -56,9 +57,13 @@ Options:
                          line. 0 = no limit [default: 20]
   --history N            public lines shown to a newcomer, 0 to 100
                          [default: 20]
+  --log FILE             append a transcript to FILE: every public line,
+                         join, leave and /say, with date and time
 
-The first line on stdout is 'listening on IP:PORT'. Connections, names and
-departures are logged on stderr.
+The first line on stdout is 'listening on IP:PORT'. Then stdout shows the room
+as it happens: public lines, joins and leaves, the console's answers. Private
+messages (/msg) are never shown, nor kept in the transcript. Connections and
+errors are logged on stderr ('2> server.log' keeps them apart).
 
 The server's terminal is the teacher's console: /say TEXT, /who,
 /kick NAME [REASON], /quit, /help. Without a terminal (stdin closed: nohup,
@@ -152,6 +157,7 @@ fn parse_server(args: &[String]) -> Result<server::Config, Exit> {
         "--name-timeout",
         "--max-line-rate",
         "--history",
+        "--log",
     ];
     let mut flags = Flags::parse(args, SERVER_USAGE, &known)?;
     let whole = "a whole number";
@@ -173,6 +179,7 @@ fn parse_server(args: &[String]) -> Result<server::Config, Exit> {
             20,
         )? as u32,
         history: flags.number("--history", whole, 0..=100, 20)? as usize,
+        transcript: flags.take("--log"),
     })
 }
 

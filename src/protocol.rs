@@ -174,6 +174,8 @@ pub fn is_invisible(c: char) -> bool {
 pub enum NameError {
     /// Not a single letter: empty, or only digits, `_` and `-`.
     Empty,
+    /// A name the room would read as the server's own (see [`RESERVED_NAMES`]).
+    Reserved,
     TooLong,
     BadChar(char),
 }
@@ -190,6 +192,10 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     if !name.chars().any(char::is_alphabetic) {
         return Err(NameError::Empty);
     }
+    let letters: String = fold_name(name).chars().filter(|c| c.is_alphabetic()).collect();
+    if RESERVED_NAMES.contains(&letters.as_str()) {
+        return Err(NameError::Reserved);
+    }
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(NameError::TooLong);
     }
@@ -204,6 +210,11 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     }
     Ok(())
 }
+
+/// Names kept for the server, compared by their letters alone (`Server_1`
+/// and `ADMIN` are kept too): a user called `server` saying `server: the
+/// room closes now` would pass for the server.
+pub const RESERVED_NAMES: [&str; 5] = ["server", "chatroom", "console", "system", "admin"];
 
 /// The combining diacritical marks: accents that sit on the letter before
 /// them (U+0300 to U+036F, and the blocks that extend them).
@@ -402,6 +413,7 @@ pub fn too_many_from_address(max: usize) -> String {
 pub fn name_refused(why: &NameError) -> String {
     error(&match why {
         NameError::Empty => "a name needs at least one letter; try again".to_string(),
+        NameError::Reserved => "that name is kept for the server; try another".to_string(),
         NameError::TooLong => {
             format!("a name has at most {MAX_NAME_CHARS} characters; try again")
         }
@@ -576,6 +588,30 @@ impl TokenBucket {
         self.last = now;
         self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
     }
+}
+
+/// `HH:MM` of a time in seconds since 1970 (local time: the offset from UTC
+/// already added), as the console shows the room.
+pub fn clock(seconds: i64) -> String {
+    let day = seconds.rem_euclid(86_400);
+    format!("{:02}:{:02}", day / 3600, day % 3600 / 60)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` of a time in seconds since 1970, as the transcript
+/// dates its lines. The date is Howard Hinnant's `civil_from_days`: days
+/// since 1970 to a year, month and day, in the Gregorian calendar.
+pub fn date_time(seconds: i64) -> String {
+    let (days, time) = (seconds.div_euclid(86_400) + 719_468, seconds.rem_euclid(86_400));
+    let (era, day_of_era) = (days.div_euclid(146_097), days.rem_euclid(146_097));
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153; // March is 0
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (hour, minute, second) = (time / 3600, time % 3600 / 60, time % 60);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}")
 }
 
 /// The lines that answer `/help`.
@@ -1019,6 +1055,25 @@ mod tests {
             assert_eq!(bucket.take(1.0, later), Duration::ZERO);
         }
         assert!(bucket.take(1.0, later) > Duration::ZERO);
+    }
+
+    #[test]
+    fn names_that_pass_for_the_server_are_kept() {
+        for name in ["server", "Server_1", "CHATROOM", "con-sole", "System2", "admin"] {
+            assert_eq!(validate_name(name), Err(NameError::Reserved), "{name}");
+        }
+        assert_eq!(validate_name("servant"), Ok(()));
+    }
+
+    #[test]
+    fn times_read_as_a_clock_and_a_date() {
+        assert_eq!(clock(0), "00:00");
+        assert_eq!(clock(86_400 + 3661), "01:01");
+        assert_eq!(date_time(0), "1970-01-01 00:00:00");
+        assert_eq!(date_time(1_000_000_000), "2001-09-09 01:46:40");
+        assert_eq!(date_time(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(date_time(1_798_761_599), "2026-12-31 23:59:59");
+        assert_eq!(date_time(-1), "1969-12-31 23:59:59");
     }
 
     #[test]

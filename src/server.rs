@@ -31,14 +31,17 @@
 //! Not here: how lines are read, cleaned and worded (`protocol.rs`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::{self, BufReader, Read, Write};
+use std::fs::OpenOptions;
+use std::io::{self, BufReader, IsTerminal, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::process::Command as Process;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::client::{self, Input, Screen};
 use crate::protocol::{self, Command, ConsoleCommand, Line, MAX_LINE_BYTES, TokenBucket};
 
 /// How the server was asked to run (`chatroom server --help`).
@@ -55,6 +58,8 @@ pub struct Config {
     pub max_line_rate: u32,
     /// How many public lines a newcomer is shown after the welcome.
     pub history: usize,
+    /// The file the transcript is appended to, if any (`--log`).
+    pub transcript: Option<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -73,11 +78,18 @@ pub fn run(config: Config) -> Result<(), String> {
     let addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    start_sinks();
+    // Beyond the report: the console, with the client's line editor in a
+    // terminal, and the outputs that never make anyone wait.
+    let (keys, typed) = mpsc::channel();
+    let screen = client::start_keyboard(keys, "> ");
+    start_sinks(&screen, config.transcript.as_deref())?;
     // The first line on stdout, pinned: scripts and tests read the real port
     // from it when the server is started with `--port 0`.
     say(format!("listening on {local}"));
-    let (limits, arrivals) = start_threads(&config)?;
+    if local.ip().is_unspecified() {
+        say(where_to_join(local.port()));
+    }
+    let (limits, arrivals) = start_threads(&config, typed, screen.editing())?;
     let mut next_id = 0;
     loop {
         // One connection's trouble never ends this loop (report §5: errors
@@ -117,7 +129,11 @@ const EVENT_QUEUE: usize = 4096;
 
 /// Starts the threads that live as long as the server: the broker, the
 /// console and the starter. Returns the limits and the starter's channel.
-fn start_threads(config: &Config) -> Result<(Arc<Limits>, Sender<Connection>), String> {
+fn start_threads(
+    config: &Config,
+    typed: Receiver<client::Input>,
+    editing: bool,
+) -> Result<(Arc<Limits>, Sender<Connection>), String> {
     // The events channel: each reader holds a clone of `events`, the broker
     // holds `inbox`.
     let (events, inbox) = mpsc::sync_channel::<Event>(EVENT_QUEUE);
@@ -128,7 +144,8 @@ fn start_threads(config: &Config) -> Result<(Arc<Limits>, Sender<Connection>), S
     let (console_events, console_limits) = (events.clone(), Arc::clone(&limits));
     // Spawn: the console. It ends the process on `/quit`, or ends alone at
     // the end of stdin, leaving the server running.
-    spawn("console", None, move || run_console(console_events, console_limits))?;
+    let console = move || run_console(console_events, &console_limits, typed, editing);
+    spawn("console", None, console)?;
     let shared = Shared { events, limits: Arc::clone(&limits), name_timeout: config.name_timeout };
     // The arrivals channel: the accept loop sends each new connection, the
     // starter receives it. Spawn: the starter, for as long as the accept
@@ -402,6 +419,8 @@ struct Room {
     /// newcomers (`--history`); at most `history_lines`, shared like any line.
     history: VecDeque<Arc<str>>,
     history_lines: usize,
+    /// Beyond the report: local time's offset from UTC, for `show`.
+    utc_offset: i64,
 }
 
 /// The broker: the one thread that owns the room (report §3.1: the server
@@ -419,6 +438,7 @@ fn run_broker(inbox: Receiver<Event>, history_lines: usize) {
         too_slow: Vec::new(),
         history: VecDeque::new(),
         history_lines,
+        utc_offset: utc_offset(),
     };
     while let Ok(event) = inbox.recv() {
         let mut open = room.handle(event);
@@ -483,6 +503,7 @@ impl Room {
         if let Some(user) = self.users.get_mut(&id) {
             user.pending.extend(self.history.iter().cloned());
         }
+        self.show(&joined);
         self.broadcast(joined, Some(id));
         Ok(())
     }
@@ -502,6 +523,7 @@ impl Room {
             Command::Say(text) => {
                 let line = protocol::chat(&user.name, &text);
                 self.remember(&line);
+                self.show(&line);
                 self.broadcast(line, Some(id));
             }
             Command::Msg { to, text } => match self.by_name.get(&protocol::fold_name(&to)) {
@@ -537,7 +559,9 @@ impl Room {
             Some(why) => log(format!("{} left ({why})", user.name)),
             None => log(format!("{} left", user.name)),
         }
-        self.broadcast(protocol::left(&user.name, why), None);
+        let left = protocol::left(&user.name, why);
+        self.show(&left);
+        self.broadcast(left, None);
         if why == Some(TOO_SLOW) {
             // Wakes their writer if it is blocked in a write, and their
             // reader too; both then end on their own.
@@ -971,24 +995,20 @@ impl Drop for Place {
 /// to deliver everyone's last lines before it exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
-/// The console: the teacher's commands, typed on the server's stdin.
+/// The console: the teacher's commands, typed on the server's stdin, read by
+/// the client's keyboard thread (and its line editor, in a terminal).
 ///
 /// It holds no state of its own: `/say`, `/who` and `/kick` go to the broker
 /// as events, like everything else that touches the room, and the broker's
-/// answer is printed on stdout. End of stdin (a server started with no
-/// terminal: a test, `nohup`, a service) ends this thread and nothing else.
-fn run_console(events: SyncSender<Event>, limits: Arc<Limits>) {
-    let stdin = io::stdin();
-    let mut keyboard = stdin.lock();
-    let mut buf = Vec::new();
-    loop {
-        let line = match protocol::read_line_limited(&mut keyboard, MAX_LINE_BYTES, &mut buf) {
-            Ok(Some(Line::Text(line))) => protocol::sanitize(&line).trim().to_string(),
-            Ok(Some(Line::TooLong)) => {
-                say(protocol::line_too_long());
-                continue;
-            }
-            Ok(None) | Err(_) => return, // no console; the server goes on
+/// answer is printed on stdout. In a terminal, Ctrl-C or Ctrl-D shuts the
+/// server down as `/quit` does. Without one (stdin at its end: a test,
+/// `nohup`, a service), this thread ends and the server goes on.
+fn run_console(events: SyncSender<Event>, limits: &Limits, typed: Receiver<Input>, editing: bool) {
+    for input in typed {
+        let line = match input {
+            Input::Typed(line) => protocol::sanitize(&line).trim().to_string(),
+            _ if editing => shut_down(&events, limits),
+            _ => return,
         };
         let command = match protocol::parse_console(&line) {
             None => continue,
@@ -1000,7 +1020,7 @@ fn run_console(events: SyncSender<Event>, limits: Arc<Limits>) {
                 say(error);
                 continue;
             }
-            Some(ConsoleCommand::Quit) => shut_down(&events, &limits),
+            Some(ConsoleCommand::Quit) => shut_down(&events, limits),
             Some(command) => command,
         };
         let (reply, answer) = mpsc::channel();
@@ -1021,6 +1041,7 @@ impl Room {
             ConsoleCommand::Say(text) => {
                 let line = protocol::from_server(&text);
                 self.remember(&line);
+                self.show(&line);
                 self.broadcast(line, None);
                 protocol::notice(&format!("said to {} user(s)", self.users.len()))
             }
@@ -1043,6 +1064,7 @@ impl Room {
     /// Says goodbye to everyone and lets them all go: each outbox closes with
     /// its user, and each writer then delivers the last lines and closes.
     fn shut_down(&mut self) {
+        self.show(&protocol::shutting_down());
         self.broadcast(protocol::shutting_down(), None);
         for (_, mut user) in self.users.drain() {
             let _ = user.outbox.send(std::mem::take(&mut user.pending));
@@ -1065,6 +1087,7 @@ fn shut_down(events: &SyncSender<Event>, limits: &Limits) -> ! {
     }
     log("stopped".into());
     flush_sinks();
+    client::restore_terminal();
     std::process::exit(0);
 }
 
@@ -1075,8 +1098,8 @@ fn shut_down(events: &SyncSender<Event>, limits: &Limits) -> ! {
 /// How many lines may wait for a sink's thread before new ones are dropped.
 const SINK_QUEUE: usize = 1024;
 
-/// An output that never makes its callers wait: the log (stderr) and the
-/// console's output (stdout).
+/// An output that never makes its callers wait: the log (stderr), the
+/// console's output (stdout) and the transcript (`--log`).
 ///
 /// Why: `eprintln!` blocks when stderr is a pipe nobody reads or a terminal
 /// paused with Ctrl-S, and panics when stderr is closed. Called from the
@@ -1091,27 +1114,35 @@ struct Sink {
     pending: Arc<AtomicUsize>,
 }
 
-/// The two sinks, set once by `start_sinks`. Globals, like stdout and stderr
+/// The sinks, set once by `start_sinks`. Globals, like stdout and stderr
 /// themselves: every thread logs, and passing a handle to each would say
 /// nothing more.
 static LOG: OnceLock<Sink> = OnceLock::new();
 static CONSOLE: OnceLock<Sink> = OnceLock::new();
+static TRANSCRIPT: OnceLock<Sink> = OnceLock::new();
 
 impl Sink {
-    fn start(name: &str, out: impl Write + Send + 'static) -> Sink {
-        let (lines, queued) = mpsc::sync_channel(SINK_QUEUE);
-        let sink = Sink { lines, dropped: Arc::default(), pending: Arc::default() };
-        let (dropped, pending) = (Arc::clone(&sink.dropped), Arc::clone(&sink.pending));
+    /// Starts a sink whose thread hands each line to `show`.
+    fn start(name: &str, mut show: impl FnMut(&str) + Send + 'static) -> Sink {
+        let (lines, queued) = mpsc::sync_channel::<String>(SINK_QUEUE);
+        let (dropped, pending) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let sink = Sink { lines, dropped: Arc::clone(&dropped), pending: Arc::clone(&pending) };
         // Spawn: the sink's thread, for the life of the process. If it cannot
         // start, lines simply pile up to SINK_QUEUE and are then dropped.
-        let _ = spawn(name, None, move || drain(queued, out, &dropped, &pending));
+        let _ = spawn(name, None, move || {
+            for line in queued {
+                let missed = dropped.swap(0, Ordering::Relaxed);
+                if missed > 0 {
+                    show(&format!("({missed} lines dropped: the output was not being read)"));
+                }
+                show(&line);
+                pending.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
         sink
     }
 
-    fn write(&self, mut line: String) {
-        if !line.ends_with('\n') {
-            line.push('\n');
-        }
+    fn write(&self, line: String) {
         self.pending.fetch_add(1, Ordering::SeqCst);
         if self.lines.try_send(line).is_err() {
             self.pending.fetch_sub(1, Ordering::SeqCst);
@@ -1120,29 +1151,41 @@ impl Sink {
     }
 }
 
-/// A sink's thread: writes each line, and first says how many were dropped
-/// since the last one written. A failed write (a closed stderr) is ignored:
-/// there is nowhere left to report it.
-fn drain(
-    lines: Receiver<String>,
-    mut out: impl Write,
-    dropped: &AtomicUsize,
-    pending: &AtomicUsize,
-) {
-    for line in lines {
-        let missed = dropped.swap(0, Ordering::Relaxed);
-        if missed > 0 {
-            let _ = writeln!(out, "({missed} lines dropped: the output was not being read)");
-        }
-        let _ = out.write_all(line.as_bytes());
+/// Starts the sinks. In the console's line editor, the console's output and
+/// a log bound for the same terminal are printed above the command being
+/// typed (the log dimmed: it is for when something goes wrong); otherwise
+/// they go to stdout and stderr as they are. A write that fails (a closed
+/// stderr) is not an error: there is nowhere left to report it.
+fn start_sinks(screen: &Arc<Screen>, transcript: Option<&str>) -> Result<(), String> {
+    let plain = |out: &mut dyn Write, line: &str| {
+        let _ = out.write_all(format!("{}\n", line.trim_end_matches('\n')).as_bytes());
         let _ = out.flush();
-        pending.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-fn start_sinks() {
-    let _ = LOG.set(Sink::start("log", io::stderr()));
-    let _ = CONSOLE.set(Sink::start("console-out", io::stdout()));
+    };
+    let (console, log) = (Arc::clone(screen), Arc::clone(screen));
+    let (editing, log_here) = (screen.editing(), screen.editing() && io::stderr().is_terminal());
+    let _ = CONSOLE.set(Sink::start("console-out", move |line| match editing {
+        true => console.print(line.trim_end_matches('\n')),
+        false => plain(&mut io::stdout(), line),
+    }));
+    let _ = LOG.set(Sink::start("log", move |line| match log_here {
+        true => log.print(&format!("\x1b[2m{line}\x1b[0m")),
+        false => plain(&mut io::stderr(), line),
+    }));
+    let Some(path) = transcript else { return Ok(()) };
+    let file = OpenOptions::new().create(true).append(true).open(path);
+    let mut file = file.map_err(|e| format!("cannot open the transcript {path}: {e}"))?;
+    let (path, mut reported) = (path.to_string(), false);
+    // Each line in one write, unbuffered: it is on disk as soon as written.
+    let _ = TRANSCRIPT.set(Sink::start("transcript", move |line| {
+        match file.write_all(format!("{line}\n").as_bytes()) {
+            Err(e) if !reported => {
+                say(format!("! cannot write the transcript {path}: {e}; the room goes on"));
+                reported = true;
+            }
+            _ => {}
+        }
+    }));
+    Ok(())
 }
 
 /// A line for the log (stderr): connections, joins, errors.
@@ -1159,15 +1202,66 @@ fn say(line: String) {
     }
 }
 
-/// Waits (briefly) until both sinks have written what they hold, before the
+/// Waits (briefly) until every sink has written what it holds, before the
 /// process exits.
 fn flush_sinks() {
     let deadline = Instant::now() + Duration::from_secs(1);
     let busy =
         |sink: &OnceLock<Sink>| sink.get().is_some_and(|s| s.pending.load(Ordering::SeqCst) > 0);
-    while (busy(&LOG) || busy(&CONSOLE)) && Instant::now() < deadline {
+    while [&LOG, &CONSOLE, &TRANSCRIPT].into_iter().any(busy) && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(5));
     }
+}
+
+// ---------------------------------------------------------------------------
+// The room as the teacher sees it, and where students find it
+// ---------------------------------------------------------------------------
+
+impl Room {
+    /// Shows a public line (chat, a join, a leave, a `/say`) on the console,
+    /// as `HH:MM line`, and in the transcript, as `YYYY-MM-DD HH:MM:SS line`.
+    /// Private messages never come here.
+    fn show(&self, line: &str) {
+        let since_1970 = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = since_1970.as_secs() as i64 + self.utc_offset;
+        let line = line.trim_end();
+        say(format!("{} {line}", protocol::clock(now)));
+        if let Some(transcript) = TRANSCRIPT.get() {
+            transcript.write(format!("{} {line}", protocol::date_time(now)));
+        }
+    }
+}
+
+/// This machine's offset from UTC in seconds, from `date +%z` (`+0100`): std
+/// knows no time zones. 0 (UTC) where `date` cannot tell, on Windows say.
+fn utc_offset() -> i64 {
+    let date = Process::new("date").arg("+%z").output().ok();
+    let text = date.map(|d| String::from_utf8_lossy(&d.stdout).trim().to_string());
+    let text = text.unwrap_or_default();
+    let hours_minutes = text.get(1..3).zip(text.get(3..5));
+    let offset = hours_minutes
+        .and_then(|(h, m)| Some(h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60));
+    let sign = if text.starts_with('-') { -1 } else { 1 };
+    sign * offset.unwrap_or(0)
+}
+
+/// How students reach a server listening on every interface: this machine's
+/// addresses, as `hostname -I` lists them (Linux, with no network traffic),
+/// or where to find them.
+fn where_to_join(port: u16) -> String {
+    let listed = Process::new("hostname").arg("-I").output().ok().filter(|o| o.status.success());
+    let listed =
+        listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    let lines: Vec<String> = (listed.split_whitespace().filter(|a| !a.contains(':')))
+        .map(|address| {
+            format!("students join with: chatroom client --host {address} --port {port}")
+        })
+        .collect();
+    if lines.is_empty() {
+        let find = "'ip addr' on Linux, 'ifconfig' on macOS, 'ipconfig' on Windows";
+        return format!("students join with this machine's address ({find}) and port {port}");
+    }
+    lines.join("\n")
 }
 
 // ---------------------------------------------------------------------------

@@ -38,23 +38,22 @@ const SOCK_CLOEXEC: i32 = 0o2_000_000;
 const SOL_SOCKET: i32 = 1;
 const SO_RCVBUF: i32 = 8;
 
-/// Keeps the kernel from holding more than about `bytes` of what arrives
-/// unread (SO_RCVBUF): a client that stops reading then fills up in
-/// kilobytes, not in the megabytes the kernel would otherwise allow.
-pub fn shrink_receive_buffer(stream: &TcpStream, bytes: i32) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let len = std::mem::size_of::<i32>() as u32;
-    // SAFETY: a plain C call on a live descriptor, with a pointer to a live i32.
-    let done = unsafe { setsockopt(stream.as_raw_fd(), SOL_SOCKET, SO_RCVBUF, &bytes, len) };
-    if done != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// Connects to `to` from `source` (any port), as a client on another
 /// machine would.
 pub fn connect_from(source: Ipv4Addr, to: SocketAddr) -> io::Result<TcpStream> {
+    connect_with(source, to, None)
+}
+
+/// `connect_from`, keeping the kernel from holding more than about
+/// `receive_buffer` bytes of what arrives unread (SO_RCVBUF, set before
+/// connecting so that TCP's window agrees with it): a client that stops
+/// reading then fills up in kilobytes, not in the megabytes the kernel
+/// would otherwise allow.
+pub fn connect_with(
+    source: Ipv4Addr,
+    to: SocketAddr,
+    receive_buffer: Option<i32>,
+) -> io::Result<TcpStream> {
     let SocketAddr::V4(to) = to else {
         return Err(io::Error::other("connect_from speaks IPv4 only"));
     };
@@ -67,7 +66,7 @@ pub fn connect_from(source: Ipv4Addr, to: SocketAddr) -> io::Result<TcpStream> {
     let (from, to) = (address(source, 0), address(*to.ip(), to.port()));
     let len = std::mem::size_of::<SockaddrIn>() as u32;
     // SAFETY: plain C calls on a descriptor this function owns, with
-    // pointers to live, correctly laid out structs. `from_raw_fd` takes the
+    // pointers to live, correctly laid out values. `from_raw_fd` takes the
     // new descriptor at once, so it is closed on every return below.
     unsafe {
         let fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -75,6 +74,12 @@ pub fn connect_from(source: Ipv4Addr, to: SocketAddr) -> io::Result<TcpStream> {
             return Err(io::Error::last_os_error());
         }
         let stream = TcpStream::from_raw_fd(fd);
+        if let Some(bytes) = receive_buffer {
+            let size = std::mem::size_of::<i32>() as u32;
+            if setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, size) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
         if bind(fd, &from, len) != 0 || connect(fd, &to, len) != 0 {
             return Err(io::Error::last_os_error());
         }

@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 #[path = "../../examples/support/loopback.rs"]
-pub mod loopback;
+mod loopback;
 
 /// How long any single expected thing may take to happen.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -47,6 +47,8 @@ pub struct Server {
     log_lines: Receiver<String>,
     /// The server's stdout after its first line (the console's answers).
     out_lines: Receiver<String>,
+    /// All of it so far.
+    out: Arc<Mutex<String>>,
     stdin: Option<ChildStdin>,
     /// Held open and never read, for `Log::Unread`.
     _unread_log: Option<std::process::ChildStderr>,
@@ -109,6 +111,8 @@ impl Server {
         }
         let (first_tx, first_line) = mpsc::channel();
         let (out_tx, out_lines) = mpsc::channel();
+        let out = Arc::new(Mutex::new(String::new()));
+        let out_copy = Arc::clone(&out);
         thread::spawn(move || {
             let mut stdout = BufReader::new(stdout);
             let mut line = String::new();
@@ -116,6 +120,7 @@ impl Server {
             let _ = first_tx.send(line);
             // Keep draining stdout: the console answers there.
             for line in stdout.lines().map_while(Result::ok) {
+                out_copy.lock().unwrap().push_str(&format!("{line}\n"));
                 let _ = out_tx.send(line);
             }
         });
@@ -125,6 +130,7 @@ impl Server {
             log,
             log_lines,
             out_lines,
+            out,
             stdin,
             _unread_log: unread_log,
         };
@@ -214,23 +220,47 @@ impl Server {
         self.stdin = None;
     }
 
-    /// Reads the console's next stdout line and checks it is `expected`.
-    pub fn expect_stdout(&self, expected: &str) {
-        match self.out_lines.recv_timeout(PATIENCE) {
-            Ok(line) => assert_eq!(line, expected),
-            Err(_) => panic!("the console never printed {expected:?}"),
+    /// The console's next stdout line that is not the room's (those start
+    /// with the time, `HH:MM `).
+    fn console_line(&self, expected: &str) -> String {
+        loop {
+            match self.out_lines.recv_timeout(PATIENCE) {
+                Ok(line) if room_line(&line).is_some() => {}
+                Ok(line) => return line,
+                Err(_) => panic!("the console never printed {expected:?}"),
+            }
         }
     }
 
-    /// Reads the console's next stdout line and checks its start; returns it.
+    /// Reads the console's next stdout line (the room's aside) and checks it
+    /// is `expected`.
+    pub fn expect_stdout(&self, expected: &str) {
+        assert_eq!(self.console_line(expected), expected);
+    }
+
+    /// Reads the console's next stdout line (the room's aside) and checks its
+    /// start; returns it.
     pub fn expect_stdout_prefix(&self, prefix: &str) -> String {
-        match self.out_lines.recv_timeout(PATIENCE) {
-            Ok(line) => {
-                assert!(line.starts_with(prefix), "expected {prefix:?}..., got {line:?}");
-                line
+        let line = self.console_line(prefix);
+        assert!(line.starts_with(prefix), "expected {prefix:?}..., got {line:?}");
+        line
+    }
+
+    /// Reads stdout until the room shows `expected` (as `HH:MM expected`);
+    /// returns the whole line. Lines the room showed before are passed over.
+    pub fn expect_room(&self, expected: &str) -> String {
+        loop {
+            match self.out_lines.recv_timeout(PATIENCE) {
+                Ok(line) if room_line(&line) == Some(expected) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("the console never showed {expected:?}"),
             }
-            Err(_) => panic!("the console never printed {prefix:?}..."),
         }
+    }
+
+    /// Everything the server printed on stdout after its first line, so far.
+    pub fn stdout_so_far(&self) -> String {
+        self.out.lock().unwrap().clone()
     }
 
     /// CPU time (user + system) the server has used so far, in clock ticks.
@@ -270,6 +300,17 @@ impl Drop for Server {
     }
 }
 
+/// The text of a line the console shows from the room, `HH:MM TEXT`.
+pub fn room_line(line: &str) -> Option<&str> {
+    let (clock, text) = line.split_at_checked(6)?;
+    let digits = clock.bytes().enumerate().all(|(i, b)| match i {
+        2 => b == b':',
+        5 => b == b' ',
+        _ => b.is_ascii_digit(),
+    });
+    if digits { Some(text) } else { None }
+}
+
 /// Reads a `Vm...:` field of /proc/PID/status, in KiB.
 pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc");
@@ -306,9 +347,15 @@ impl Conn {
 
     /// Connects from the loopback address `source`.
     pub fn connect_from(source: &str, addr: SocketAddr) -> Conn {
+        Conn::connect_with(source, addr, None)
+    }
+
+    /// Connects from `source`, with at most about `receive_buffer` bytes
+    /// held by the kernel for it unread.
+    pub fn connect_with(source: &str, addr: SocketAddr, receive_buffer: Option<i32>) -> Conn {
         let source: Ipv4Addr = source.parse().expect("an IPv4 address");
-        let stream = loopback::connect_from(source, addr).expect("connect to the server");
-        Conn::with(stream)
+        let stream = loopback::connect_with(source, addr, receive_buffer);
+        Conn::with(stream.expect("connect to the server"))
     }
 
     fn with(stream: TcpStream) -> Conn {
@@ -414,10 +461,20 @@ impl Client {
 
     /// `in_terminal`, with these environment variables set for the client.
     pub fn in_terminal_env(args: &[&str], env: &[(&str, &str)]) -> Client {
+        Client::command_in_terminal("client", args, env)
+    }
+
+    /// `chatroom server ARGS...` in a pseudo-terminal, as `in_terminal`:
+    /// the teacher's console.
+    pub fn server_in_terminal(args: &[&str]) -> Client {
+        Client::command_in_terminal("server", args, &[("TERM", "xterm")])
+    }
+
+    fn command_in_terminal(subcommand: &str, args: &[&str], env: &[(&str, &str)]) -> Client {
         let binary = assert_cmd::cargo::cargo_bin("chatroom");
         let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
         let script = format!(
-            "echo settings: $(stty -g); '{}' client {}; code=$?; echo settings: $(stty -g); exit $code",
+            "echo settings: $(stty -g); '{}' {subcommand} {}; code=$?; echo settings: $(stty -g); exit $code",
             binary.display(),
             quoted.join(" ")
         );
