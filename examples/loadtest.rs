@@ -5,7 +5,7 @@
 //! ```sh
 //! cargo run --release --example loadtest                      # chatroom, default scenarios
 //! cargo run --release --example loadtest -- --server chatroom \
-//!     --server 'python3 ../shared/peers/seed_server.py 0'     # side by side, one run
+//!     --server 'python3 examples/report_server.py 0'          # side by side, one run
 //! cargo run --release --example loadtest -- idle 5000 --json out.json
 //! ```
 //!
@@ -104,7 +104,7 @@ impl Target {
     fn label(&self) -> String {
         match self {
             Target::Command(cmd) if cmd == "chatroom" => "chatroom".into(),
-            // The script or program's file name: `seed_server.py`, `python3`...
+            // The script or program's file name: `report_server.py`, `python3`...
             Target::Command(cmd) => {
                 let words: Vec<&str> = cmd.split_whitespace().collect();
                 let word = words.iter().find(|w| w.ends_with(".py")).or(words.first());
@@ -412,14 +412,16 @@ struct Received {
 }
 
 /// Reads relayed data lines until `expected` have come, the server closes,
-/// or nothing arrives for `STALL_LIMIT`. `senders` is the number of clients
-/// (for per-sender order tracking).
+/// or no data line arrives for `STALL_LIMIT` (other lines, an attack's say,
+/// do not count). `senders` is the number of clients (for per-sender order
+/// tracking).
 fn receive(mut stream: TcpStream, senders: usize, expected: u64, epoch: Instant) -> Received {
     let mut got = Received::default();
+    let mut last_line = Instant::now();
     let mut next_seq = vec![0usize; senders];
     let mut buf = vec![0u8; 64 * 1024];
     let mut partial: Vec<u8> = Vec::new();
-    while got.lines < expected {
+    while got.lines < expected && last_line.elapsed() < STALL_LIMIT {
         let n = match stream.read(&mut buf) {
             Ok(0) | Err(_) => {
                 got.dropped = true;
@@ -461,6 +463,7 @@ fn receive(mut stream: TcpStream, senders: usize, expected: u64, epoch: Instant)
             let micros = now_ns.saturating_sub(sent_ns) / 1000;
             got.latencies_us.push(micros.min(u32::MAX as u128) as u32);
             got.last_at = Some(now);
+            last_line = now;
         }
         partial.drain(..start);
     }
@@ -571,7 +574,10 @@ fn steady(joined: Vec<Client>, rate: u32, seconds: u32) -> Outcome {
     let mut writers = Vec::new();
     let mut handles = Vec::new();
     for (i, client) in joined.into_iter().enumerate() {
-        writers.push(client.stream.try_clone().map_err(|e| failed(e.to_string()))?);
+        let writer = client.stream.try_clone().map_err(|e| failed(e.to_string()))?;
+        // A server that stops reading must not hold the pacer for ever.
+        writer.set_write_timeout(Some(STALL_LIMIT)).map_err(|e| failed(e.to_string()))?;
+        writers.push(writer);
         handles.push(
             spawn(format!("c{i}"), move || receive(client.stream, clients, expected, epoch))
                 .map_err(failed)?,

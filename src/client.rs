@@ -163,10 +163,7 @@ impl Client {
                         return self.quit();
                     }
                 }
-                Input::KeyboardEnd => {
-                    self.send("/quit");
-                    return self.quit();
-                }
+                Input::KeyboardEnd => return self.quit(),
                 Input::Heard(_, line) => {
                     self.screen.print(&line);
                     last = line;
@@ -180,16 +177,18 @@ impl Client {
     }
 
     /// Sends a typed line, and shows a chat line as the others will see it
-    /// (the server never echoes it). Returns whether it was `/quit`.
+    /// (the server never echoes it). `/quit` is left to `quit`: `true`.
     fn say(&mut self, name: &str, line: &str) -> bool {
         let command = protocol::parse_command(&protocol::sanitize(line));
+        match &command {
+            Some(protocol::Command::Quit) => return true,
+            Some(protocol::Command::Say(text)) => self.screen.print(&protocol::chat(name, text)),
+            _ => {}
+        }
         if command.is_some() {
             self.send(line);
         }
-        if let Some(protocol::Command::Say(text)) = &command {
-            self.screen.print(protocol::chat(name, text).trim_end());
-        }
-        command == Some(protocol::Command::Quit)
+        false
     }
 
     /// Connects to `host:port`: starts the connection's listener and reads
@@ -251,11 +250,9 @@ impl Client {
 /// The listener of one connection: hands every line from the server to the
 /// main thread, then says how the connection ended.
 fn listen(number: u64, socket: &TcpStream, inputs: &Sender<Input>) {
-    let mut server = BufReader::new(socket);
+    let (mut from, mut buf) = (BufReader::new(socket), Vec::new());
     let why = loop {
-        let mut buf = Vec::new();
-        let heard = match protocol::read_line_limited(&mut server, MAX_SERVER_LINE_BYTES, &mut buf)
-        {
+        let heard = match protocol::read_line_limited(&mut from, MAX_SERVER_LINE_BYTES, &mut buf) {
             // Cleaned of control characters, in case the server is not ours.
             Ok(Some(Line::Text(line))) => protocol::sanitize(&line),
             Ok(Some(Line::TooLong)) => "! (a line from the server was too long to show)".into(),
@@ -385,9 +382,10 @@ const QUIT_WAIT: Duration = Duration::from_secs(5);
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(15);
 
 impl Client {
-    /// After `/quit`: shows the server's last lines (its `* bye`) until it
-    /// closes the connection.
+    /// Says `/quit`, then shows the server's last lines (its `* bye`) until
+    /// it closes the connection.
     fn quit(&mut self) -> Result<(), Stop> {
+        self.send("/quit");
         let deadline = Instant::now() + QUIT_WAIT;
         let left = || deadline.saturating_duration_since(Instant::now());
         while let Ok(input) = self.inbox.recv_timeout(left()) {

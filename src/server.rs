@@ -28,6 +28,13 @@
 //! A line travels: client → reader → `Event` → broker → each outbox → each
 //! writer → each client.
 //!
+//! Why a broker: a common way to write the report's server keeps every
+//! client's socket in one list behind a lock, and the thread of whoever
+//! speaks writes the line to each socket in turn, holding the lock. One
+//! client that stops reading then blocks that write, the lock stays held,
+//! and the whole room freezes. Here one thread owns the room and never
+//! writes to a socket; each client's own writer does.
+//!
 //! Not here: how lines are read, cleaned and worded (`protocol.rs`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -77,19 +84,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 pub fn run(config: Config) -> Result<(), String> {
     let addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
-    // Beyond the report: the console, with the client's line editor in a
-    // terminal, and the outputs that never make anyone wait.
-    let (keys, typed) = mpsc::channel();
-    let screen = client::start_keyboard(keys, "> ");
-    start_sinks(&screen, config.transcript.as_deref())?;
-    // The first line on stdout, pinned: scripts and tests read the real port
-    // from it when the server is started with `--port 0`.
-    say(format!("listening on {local}"));
-    if local.ip().is_unspecified() {
-        say(where_to_join(local.port()));
-    }
-    let (limits, arrivals) = start_threads(&config, typed, screen.editing())?;
+    let (limits, arrivals) = start(&config, &listener)?;
     let mut next_id = 0;
     loop {
         // One connection's trouble never ends this loop (report §5: errors
@@ -103,20 +98,12 @@ pub fn run(config: Config) -> Result<(), String> {
             }
         };
         // Beyond the report: `--max-clients` and `--max-per-address`.
-        let place = match limits.admit(peer.ip()) {
-            Ok(place) => place,
-            Err(refusal) => {
-                log(format!("{peer} refused: {}", refusal.trim_end()));
-                // A new socket's send buffer is empty: this short write
-                // cannot block the accept loop. Dropping `socket` closes it.
-                let _ = (&socket).write_all(refusal.as_bytes());
-                continue;
-            }
+        let Some(place) = limits.admit(&socket, peer) else {
+            continue;
         };
         next_id += 1;
-        let id = next_id;
         // To the starter, which starts this client's thread.
-        if arrivals.send(Connection { id, socket, peer, place }).is_err() {
+        if arrivals.send(Connection { id: next_id, socket, peer, place }).is_err() {
             return Err("the starter thread has ended".into());
         }
     }
@@ -127,21 +114,40 @@ pub fn run(config: Config) -> Result<(), String> {
 /// bounded so that a burst from many clients cannot grow memory without end.
 const EVENT_QUEUE: usize = 4096;
 
-/// Starts the threads that live as long as the server: the broker, the
-/// console and the starter. Returns the limits and the starter's channel.
-fn start_threads(
+/// What the accept loop needs running first: the console and the outputs
+/// (beyond the report), the `listening on` line, then the threads that live
+/// as long as the server: the broker, the console and the starter. Returns
+/// the limits and the starter's channel.
+///
+/// Why a starter thread, not the accept loop, starts each reader: starting
+/// a thread takes about 40 µs, far longer under load, and while the accept
+/// loop is busy new connections wait in the kernel's queue, which std makes
+/// 128 long. When a whole class connects at once that queue overflows, and
+/// each connection that does not fit is retried only a second later (5,000
+/// joins took 25 s instead of 7.5 s). In the starter's channel they wait.
+fn start(
     config: &Config,
-    typed: Receiver<client::Input>,
-    editing: bool,
+    listener: &TcpListener,
 ) -> Result<(Arc<Limits>, Sender<Connection>), String> {
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let (keys, typed) = mpsc::channel();
+    let screen = client::start_keyboard(keys, "> ");
+    start_sinks(&screen, config.transcript.as_deref())?;
+    // The first line on stdout, pinned: scripts and tests read the real port
+    // from it when the server is started with `--port 0`.
+    say(format!("listening on {local}"));
+    if local.ip().is_unspecified() {
+        say(where_to_join(local.port()));
+    }
     // The events channel: each reader holds a clone of `events`, the broker
     // holds `inbox`.
     let (events, inbox) = mpsc::sync_channel::<Event>(EVENT_QUEUE);
-    // Spawn: the broker. It runs as long as the process.
     let history = config.history;
+    // Spawn: the broker. It runs as long as the process.
     spawn("broker", None, move || run_broker(inbox, history))?;
     let limits = Arc::new(Limits::new(config));
     let (console_events, console_limits) = (events.clone(), Arc::clone(&limits));
+    let editing = screen.editing();
     // Spawn: the console. It ends the process on `/quit`, or ends alone at
     // the end of stdin, leaving the server running.
     let console = move || run_console(console_events, &console_limits, typed, editing);
@@ -180,14 +186,8 @@ struct Shared {
 /// and naming it says how little a connection needs (the default is 2 MiB).
 const CONNECTION_STACK_BYTES: usize = 64 * 1024;
 
-/// The starter: starts a separate thread for each client (report §3.1, §4.1).
-///
-/// Why not in the accept loop itself: starting a thread takes about 40 µs,
-/// far longer under load, and while the accept loop is busy new connections
-/// wait in the kernel's queue, which std makes 128 long. When a whole class
-/// connects at once, that queue overflows and each connection that does not
-/// fit is retried only a second later (5,000 joins took 25 s instead of 7.5
-/// s). Here they wait in a channel instead.
+/// The starter: starts a separate thread for each client (report §3.1,
+/// §4.1), handed over by the accept loop (why: see `start`).
 fn run_starter(arrived: Receiver<Connection>, shared: Shared) {
     for connection in arrived {
         let (name, peer) = (format!("reader-{}", connection.id), connection.peer);
@@ -268,8 +268,7 @@ impl Reader {
                 continue; // an empty line says nothing
             };
             let quit = command == Command::Quit;
-            // Beyond the report, flood control: a line costs a line's
-            // allowance, and `/quit` one more for the notice everyone gets.
+            // Beyond the report: a line's allowance (one more for `/quit`).
             self.pace(if quit { 2.0 } else { 1.0 });
             if queue.ended.load(Ordering::SeqCst) {
                 break "was disconnected".to_string(); // see `Queue::ended`
@@ -376,11 +375,10 @@ enum Event {
     },
     /// A joined user's line, already understood.
     Command { id: u64, command: Command },
-    /// A joined user's connection ended without `/quit`; `why` if the server
-    /// ended it.
+    /// A joined user's connection ended without `/quit` (`why`, if the
+    /// server ended it).
     Leave { id: u64, why: Option<&'static str> },
-    /// Beyond the report: `/say`, `/who` or `/kick` from the console; `reply`
-    /// gets the line to print there.
+    /// Beyond the report: the console's commands; `reply` gets its answer.
     Console { command: ConsoleCommand, reply: Sender<String> },
     /// Beyond the report: the console's `/quit`.
     Shutdown,
@@ -399,64 +397,46 @@ struct User {
     pending: Vec<Arc<str>>,
 }
 
-/// The room: who is online, owned by the broker thread alone.
-///
-/// A common way to write the report's server keeps every client's socket in
-/// one list behind a lock, and the thread of whoever speaks writes the line
-/// to each socket in turn while holding the lock: one client that stops
-/// reading then blocks that write, the lock stays held, and the whole room
-/// freezes. Here nobody shares the room, so it needs no lock, and the broker
-/// never writes to a socket.
+/// The room: who is online. Owned by the broker thread alone, it needs no
+/// lock, and the broker never writes to a socket (see the module's doc for
+/// the list behind a lock it replaces).
 struct Room {
     users: HashMap<u64, User>,
-    /// Folded name (see `protocol::fold_name`) to id: finds `/msg` targets,
-    /// keeps names unique, and, being sorted, gives `/who` its order.
-    /// `by_name` and `users` change together, in `join` and `leave`.
+    /// Folded name (`protocol::fold_name`) to id: finds `/msg` targets, keeps
+    /// names unique and, sorted, gives `/who` its order. Changes with `users`.
     by_name: BTreeMap<String, u64>,
     /// Users whose outbox was full; cut off at the end of the round.
     too_slow: Vec<u64>,
-    /// Beyond the report: the last public lines, marked as earlier ones, for
-    /// newcomers (`--history`); at most `history_lines`, shared like any line.
+    /// Beyond the report: `--history` lines, and the offset from UTC.
     history: VecDeque<Arc<str>>,
     history_lines: usize,
-    /// Beyond the report: local time's offset from UTC, for `show`.
     utc_offset: i64,
 }
 
 /// The broker: the one thread that owns the room (report §3.1: the server
 /// "manages the communication" among the clients). Runs until the console's
-/// `/quit`; otherwise for ever, as the starter always holds a sender.
-///
-/// It works in rounds: an event, then those that arrived meanwhile (up to
-/// [`ROUND_EVENTS`]), then each user's lines go to their outbox together.
-/// Sending each line on its own would wake a writer thread for every line;
-/// rounds made `fanout 100x100` 5.2 times faster, `fanout 1000x10` 53 times.
+/// `/quit`; otherwise for ever, as the starter always holds a sender. It
+/// works in rounds, a speed-up (see [`ROUND_EVENTS`]).
 fn run_broker(inbox: Receiver<Event>, history_lines: usize) {
-    let mut room = Room {
-        users: HashMap::new(),
-        by_name: BTreeMap::new(),
-        too_slow: Vec::new(),
-        history: VecDeque::new(),
-        history_lines,
-        utc_offset: utc_offset(),
-    };
+    let mut room = Room::new(history_lines);
     while let Ok(event) = inbox.recv() {
         let mut open = room.handle(event);
         for event in inbox.try_iter().take(ROUND_EVENTS) {
-            if open {
-                open = room.handle(event);
-            }
+            open = open && room.handle(event);
         }
         room.end_round();
         if !open {
-            // Shut down: dropping `inbox` makes every reader's next send
-            // fail, and each reader then ends its connection.
-            return;
+            return; // shut down: the readers' next sends fail, and they end
         }
     }
 }
 
 impl Room {
+    fn new(history_lines: usize) -> Room {
+        let (users, by_name, too_slow, history) = Default::default();
+        Room { users, by_name, too_slow, history, history_lines, utc_offset: utc_offset() }
+    }
+
     /// Acts on one event. `false` once the server is shutting down.
     fn handle(&mut self, event: Event) -> bool {
         match event {
@@ -514,6 +494,8 @@ impl Room {
         self.by_name.values().map(|id| self.users[id].name.as_str())
     }
 
+    /// A line from a user: a chat line goes to everyone else (report §2:
+    /// "several users talk to one another in one shared chatroom").
     fn command(&mut self, id: u64, command: Command) {
         // A line from a user who was already cut off: ignore it.
         let Some(user) = self.users.get(&id) else {
@@ -526,23 +508,7 @@ impl Room {
                 self.show(&line);
                 self.broadcast(line, Some(id));
             }
-            Command::Msg { to, text } => match self.by_name.get(&protocol::fold_name(&to)) {
-                Some(&to_id) => {
-                    let line = protocol::private(&user.name, &text);
-                    let sent = protocol::private_sent(&self.users[&to_id].name, &text);
-                    self.send(to_id, line);
-                    self.send(id, sent);
-                }
-                None => self.send(id, protocol::no_such_user(&to)),
-            },
-            Command::Who => self.send(id, protocol::online(self.names())),
-            Command::Help => self.send(id, protocol::help()),
-            Command::Refused(line) => self.send(id, line),
-            Command::Quit => {
-                let bye = protocol::bye(&user.name);
-                self.send(id, bye);
-                self.leave(id, None);
-            }
+            other => self.other_command(id, other),
         }
     }
 
@@ -592,10 +558,7 @@ impl Room {
     /// hence the loop.
     fn end_round(&mut self) {
         loop {
-            for (&id, user) in &mut self.users {
-                if user.pending.is_empty() {
-                    continue;
-                }
+            for (&id, user) in self.users.iter_mut().filter(|(_, user)| !user.pending.is_empty()) {
                 let batch = std::mem::take(&mut user.pending);
                 // `Closed` needs nothing: that user's reader will leave.
                 if let Err(Refused::Full) = user.outbox.send(batch) {
@@ -737,6 +700,30 @@ impl Outbox {
 type Batch = Vec<Arc<str>>;
 
 impl Room {
+    /// The commands a user may type besides chat: `/msg`, `/who`, `/help`,
+    /// `/quit`, and the `! ` answer to a line that is refused.
+    fn other_command(&mut self, id: u64, command: Command) {
+        let name = self.users[&id].name.clone(); // `command` checked it is online
+        match command {
+            Command::Msg { to, text } => match self.by_name.get(&protocol::fold_name(&to)) {
+                Some(&to_id) => {
+                    let sent = protocol::private_sent(&self.users[&to_id].name, &text);
+                    self.send(to_id, protocol::private(&name, &text));
+                    self.send(id, sent);
+                }
+                None => self.send(id, protocol::no_such_user(&to)),
+            },
+            Command::Who => self.send(id, protocol::online(self.names())),
+            Command::Help => self.send(id, protocol::help()),
+            Command::Refused(line) => self.send(id, line),
+            Command::Quit => {
+                self.send(id, protocol::bye(&name));
+                self.leave(id, None);
+            }
+            Command::Say(_) => {} // handled by `command`
+        }
+    }
+
     /// Keeps a public line for newcomers (`--history`): memory for at most
     /// `history_lines` lines, each at most a line's length.
     fn remember(&mut self, line: &str) {
@@ -925,9 +912,24 @@ impl Limits {
         self.counts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Admits a new connection, or tells it why it cannot stay (and it
+    /// closes when the caller drops it).
+    fn admit(self: &Arc<Self>, socket: &TcpStream, peer: SocketAddr) -> Option<Place> {
+        match self.count(peer.ip()) {
+            Ok(place) => Some(place),
+            Err(refusal) => {
+                log(format!("{peer} refused: {}", refusal.trim_end()));
+                // A new socket's send buffer is empty: this short write
+                // cannot block the accept loop.
+                let _ = (&*socket).write_all(refusal.as_bytes());
+                None
+            }
+        }
+    }
+
     /// Counts a new connection from `ip`, or returns the `! ` line that says
     /// why it cannot stay.
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Place, String> {
+    fn count(self: &Arc<Self>, ip: IpAddr) -> Result<Place, String> {
         let mut counts = self.lock();
         let now = Instant::now();
         counts.addresses.retain(|_, a| a.open > 0 || !a.bucket.is_full(now));
@@ -1269,8 +1271,13 @@ fn where_to_join(port: u16) -> String {
 // ---------------------------------------------------------------------------
 
 /// The most events the broker handles in one round besides the first.
-/// Bounded so that the first event of a round never waits long for its lines
-/// to leave: 64 broadcasts to 1,000 users take about a millisecond.
+///
+/// A round: an event, then those that arrived meanwhile, then each user's
+/// lines go to their outbox together (`Room::end_round`). Sending each line
+/// on its own would wake a writer thread for every line; rounds made
+/// `fanout 100x100` 5.2 times faster, `fanout 1000x10` 53 times. Bounded so
+/// that the first event of a round never waits long for its lines to leave:
+/// 64 broadcasts to 1,000 users take about a millisecond.
 const ROUND_EVENTS: usize = 64;
 
 /// Starts a named thread (the names show in debuggers and `top -H`), with a

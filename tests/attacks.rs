@@ -282,32 +282,6 @@ fn refused_names_unread_end_the_connection() {
     server.expect_log("stopped reading before choosing a name");
 }
 
-/// Names that look blank or that read the same are refused, and invisible
-/// characters never reach anyone: Unicode's whole Default_Ignorable list.
-#[test]
-fn names_and_text_cannot_hide() {
-    let server = Server::start(&[]);
-    let mut conn = server.connect();
-    conn.expect_greeting();
-    conn.send("\u{115F}\u{1160}\u{3164}\u{FFA0}");
-    conn.expect("! a name needs at least one letter; try again");
-    conn.send("Straße");
-    conn.expect_prefix("* welcome Straße;");
-    let (_ivan, _office) = (server.join("Ivan"), server.join("office"));
-    let mut other = server.connect();
-    other.expect_greeting();
-    for taken in ["STRASSE", "ıvan", "oﬃce"] {
-        other.send(taken);
-        other.expect(&format!("! the name {taken} is taken; try another"));
-    }
-    other.send("zoe");
-    other.expect_prefix("* welcome zoe;");
-    let tags: String =
-        "secret".chars().map(|c| char::from_u32(0xE0000 + c as u32).unwrap()).collect();
-    other.send(&format!("a\u{00AD}b\u{034F}c\u{180E}d\u{FE0F}e\u{2061}f{tags}g"));
-    conn.skip_to("zoe: abcdefg");
-}
-
 /// Every number on the command line has a range; outside it is a usage
 /// error (exit 2) that names the range, never a panic later.
 #[test]

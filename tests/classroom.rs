@@ -151,18 +151,6 @@ fn rate_zero_means_no_limit() {
     }
 }
 
-/// Bidi controls and zero-width characters are removed from chat lines and
-/// `/msg` text, so nobody can reverse or hide text on another screen.
-#[test]
-fn invisible_characters_are_removed_from_relayed_text() {
-    let server = Server::start(&[]);
-    let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
-    alice.send("look: invoice\u{202E}fdp.exe and z\u{200B}e\u{2066}r\u{FEFF}o");
-    bob.expect("alice: look: invoicefdp.exe and zero");
-    alice.send("/msg bob \u{200F}psst\u{2069}");
-    bob.expect("alice (private): psst");
-}
-
 /// The client removes them too, whatever the server sends.
 #[test]
 fn client_removes_invisible_characters() {
@@ -170,8 +158,7 @@ fn client_removes_invisible_characters() {
     let port = listener.local_addr().unwrap().port().to_string();
     let mut client = Client::start(&["--host", "127.0.0.1", "--port", &port, "--name", "al"]);
     let (socket, _) = listener.accept().unwrap();
-    let mut fake =
-        Conn { reader: std::io::BufReader::new(socket.try_clone().unwrap()), stream: socket };
+    let mut fake = Conn::from_stream(socket);
     fake.send("* hi");
     fake.expect("al");
     fake.send("* welcome al");

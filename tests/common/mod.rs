@@ -9,15 +9,16 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-#[path = "../../examples/support/loopback.rs"]
-mod loopback;
+#[path = "../../examples/check/peer.rs"]
+mod peer;
+use peer::Sent;
 
 /// How long any single expected thing may take to happen.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -58,14 +59,7 @@ impl Server {
     /// Starts `chatroom server --port 0 ARGS...` and reads its address from
     /// the first stdout line, `listening on IP:PORT`.
     pub fn start(args: &[&str]) -> Server {
-        let mut command = chatroom();
-        command
-            .args(["server", "--port", "0"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        Server::spawn(command)
+        Server::start_with_log(args, Log::Read)
     }
 
     /// Starts `chatroom server --port 0 ARGS...` with its log (stderr) in
@@ -333,16 +327,13 @@ pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
-/// A raw TCP connection to the server, like `nc` would make.
-pub struct Conn {
-    pub reader: BufReader<TcpStream>,
-    pub stream: TcpStream,
-}
+/// A raw TCP connection to the server, like `nc` would make: the checker's
+/// own (`examples/check/peer.rs`), whose steps panic here with its message.
+pub use peer::Peer as Conn;
 
 impl Conn {
     pub fn connect(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect_timeout(&addr, PATIENCE).expect("connect to the server");
-        Conn::with(stream)
+        Conn::open(addr, None, None, PATIENCE, Sent::default()).expect("connect to the server")
     }
 
     /// Connects from the loopback address `source`.
@@ -353,78 +344,14 @@ impl Conn {
     /// Connects from `source`, with at most about `receive_buffer` bytes
     /// held by the kernel for it unread.
     pub fn connect_with(source: &str, addr: SocketAddr, receive_buffer: Option<i32>) -> Conn {
-        let source: Ipv4Addr = source.parse().expect("an IPv4 address");
-        let stream = loopback::connect_with(source, addr, receive_buffer);
-        Conn::with(stream.expect("connect to the server"))
+        let source = source.parse().expect("an IPv4 address");
+        Conn::open(addr, Some(source), receive_buffer, PATIENCE, Sent::default())
+            .expect("connect to the server")
     }
 
-    fn with(stream: TcpStream) -> Conn {
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        let reader = BufReader::new(stream.try_clone().unwrap());
-        Conn { reader, stream }
-    }
-
-    /// Sends `line` and its `\n`.
-    pub fn send(&mut self, line: &str) {
-        self.send_raw(format!("{line}\n").as_bytes());
-    }
-
-    pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("send to the server");
-    }
-
-    /// Reads one line (without its `\n`); panics on timeout or end of input.
-    pub fn read_line(&mut self) -> String {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) => panic!("the server closed the connection; expected a line"),
-            Ok(_) => {
-                assert!(line.ends_with('\n'), "line without newline: {line:?}");
-                line.pop();
-                line
-            }
-            Err(e) => panic!("no line from the server: {e}"),
-        }
-    }
-
-    /// Reads one line and checks it is exactly `expected`.
-    pub fn expect(&mut self, expected: &str) {
-        assert_eq!(self.read_line(), expected);
-    }
-
-    /// Reads one line and checks it starts with `prefix`; returns it.
-    pub fn expect_prefix(&mut self, prefix: &str) -> String {
-        let line = self.read_line();
-        assert!(line.starts_with(prefix), "expected {prefix:?}..., got {line:?}");
-        line
-    }
-
-    /// Reads lines until one starts with `prefix`; returns it.
-    pub fn skip_to(&mut self, prefix: &str) -> String {
-        loop {
-            let line = self.read_line();
-            if line.starts_with(prefix) {
-                return line;
-            }
-        }
-    }
-
-    pub fn expect_greeting(&mut self) {
-        self.expect("* welcome to chatroom, please enter your name");
-    }
-
-    /// Checks the server closed the connection: end of input, or a reset.
-    pub fn expect_closed(&mut self) {
-        let mut rest = Vec::new();
-        match self.reader.read_to_end(&mut rest) {
-            Ok(_) => assert!(
-                rest.is_empty(),
-                "expected the end, got {:?}",
-                String::from_utf8_lossy(&rest)
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-            Err(e) => panic!("expected the connection to close, got {e}"),
-        }
+    /// A connection made elsewhere (a fake server's, say).
+    pub fn from_stream(stream: TcpStream) -> Conn {
+        Conn::with(stream, PATIENCE, Sent::default()).expect("a connected socket")
     }
 }
 
@@ -558,6 +485,12 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// The terminal's settings as printed before and after the program (see
+    /// `in_terminal`): the same twice if it put them back.
+    pub fn terminal_settings(&self) -> Vec<&str> {
+        self.all.lines().filter_map(|l| Some(l[l.find("settings: ")? + 10..].trim_end())).collect()
     }
 
     fn take(&mut self, bytes: &[u8]) {

@@ -1,0 +1,248 @@
+//! check: grades a chat server against chatroom's wire protocol (README, "The
+//! wire protocol") over real sockets, and prints a report card: a line per
+//! rule, PASS or FAIL (with what was sent, expected and got), then a score.
+//! Std only, like the rest. Run it from the repository:
+//!
+//! ```sh
+//! cargo run --example check -- --server 'python3 my_server.py {port}'
+//! cargo run --example check -- --server 'target/release/chatroom server --port 0'
+//! cargo run --example check -- --addr 192.168.1.20:1918
+//! ```
+
+mod peer;
+mod rules;
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use peer::Peer;
+use rules::{Ctx, Group, RULES};
+
+const USAGE: &str = "\
+Usage: check (--server 'CMD' | --addr HOST:PORT) [--only GROUP,...] [--wait SECS]
+
+Checks a chat server against chatroom's wire protocol and prints a report
+card: PASS or FAIL for each rule, then how many hold. Exit 0 if all hold.
+
+  --server 'CMD'   start the server with CMD, afresh for every rule; {port}
+                   in CMD becomes a free port, and without it CMD must print
+                   'listening on IP:PORT' first (as chatroom server --port 0)
+  --addr HOST:PORT check a server already running, with nobody else in it
+  --only GROUPS    check only these groups, by name, comma-separated:
+                   handshake, room, wire, robustness, optional
+  --wait SECS      how long to wait for each line [default: 2]
+
+The groups follow the README's protocol: the greeting and the name handshake,
+the room and its commands, the wire (line ends, limits, cleaning), and
+robustness (a client that stops reading, a reset, many clients at once).
+Optional features (history, flood control, limits per address, the teacher's
+console) are reported as present or not, never counted as failures.";
+
+/// Where the server under test is.
+enum Target {
+    /// A command to start afresh for every rule.
+    Command(String),
+    /// A server already running.
+    Addr(SocketAddr),
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let parsed = parse(&args);
+    let (target, groups, wait) = match parsed {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(why) => {
+            eprintln!("error: {why}\n(try 'check --help')");
+            return ExitCode::from(2);
+        }
+    };
+    match check(&target, &groups, wait) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(why) => {
+            eprintln!("error: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse(args: &[String]) -> Result<Option<(Target, Vec<Group>, Duration)>, String> {
+    let (mut target, mut groups, mut wait) = (None, Group::ALL.to_vec(), Duration::from_secs(2));
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().cloned().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--server" => target = Some(Target::Command(value()?)),
+            "--addr" => {
+                let addr = value()?;
+                let parsed = addr.parse().map_err(|_| format!("not HOST:PORT: {addr}"))?;
+                target = Some(Target::Addr(parsed));
+            }
+            "--only" => {
+                let names = value()?;
+                let pick = |name: &str| Group::ALL.into_iter().find(|g| g.name() == name);
+                groups = names
+                    .split(',')
+                    .map(|n| pick(n).ok_or(format!("no group {n}")))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--wait" => {
+                let seconds = value()?;
+                let seconds: f64 =
+                    seconds.parse().map_err(|_| format!("not seconds: {seconds}"))?;
+                wait = Duration::from_secs_f64(seconds.clamp(0.1, 60.0));
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    let target = target.ok_or("--server CMD or --addr HOST:PORT is needed")?;
+    Ok(Some((target, groups, wait)))
+}
+
+/// Runs the rules of `groups`; prints the report card. `Ok(true)` if every
+/// rule that counts holds.
+fn check(target: &Target, groups: &[Group], wait: Duration) -> Result<bool, String> {
+    let label = match target {
+        Target::Command(cmd) => cmd.clone(),
+        Target::Addr(addr) => addr.to_string(),
+    };
+    println!("chatroom protocol check: {label}");
+    // A first server, to fail early and clearly if there is none.
+    drop(Server::start(target, wait)?);
+    let (mut held, mut counted) = (0, 0);
+    for group in groups {
+        println!(
+            "\n{}{}",
+            group.name(),
+            if *group == Group::Optional { " (not counted)" } else { "" }
+        );
+        for rule in RULES.iter().filter(|rule| rule.group == *group) {
+            let mut server = Server::start(target, wait)?;
+            let console = server.child.as_mut().and_then(|child| child.stdin.take());
+            let spread = server.addr.ip().is_loopback() && cfg!(target_os = "linux");
+            let mut ctx = Ctx::new(server.addr, wait, spread, console);
+            let outcome = (rule.check)(&mut ctx);
+            drop(ctx);
+            server.settle();
+            let (mark, counts) = match (&outcome, rule.group) {
+                (Ok(()), Group::Optional) => ("yes ", false),
+                (Err(_), Group::Optional) => ("no  ", false),
+                (Ok(()), _) => ("PASS", true),
+                (Err(_), _) => ("FAIL", true),
+            };
+            println!("  {mark}  {}", rule.name);
+            if let (Err(failure), true) = (&outcome, counts) {
+                for line in failure.to_string().lines() {
+                    println!("        {line}");
+                }
+            }
+            counted += usize::from(counts);
+            held += usize::from(counts && outcome.is_ok());
+        }
+    }
+    println!("\n{held} of {counted} rules hold");
+    Ok(held == counted)
+}
+
+/// The server under test, for one rule: started afresh (and killed when
+/// dropped), or the one already running.
+struct Server {
+    child: Option<Child>,
+    addr: SocketAddr,
+    wait: Duration,
+}
+
+impl Server {
+    fn start(target: &Target, wait: Duration) -> Result<Server, String> {
+        let cmd = match target {
+            Target::Addr(addr) => {
+                let server = Server { child: None, addr: *addr, wait };
+                TcpStream::connect_timeout(addr, Duration::from_secs(5)).map_err(|e| {
+                    format!("cannot connect to {addr}: {e} (is the server running?)")
+                })?;
+                return Ok(server);
+            }
+            Target::Command(cmd) => cmd,
+        };
+        // {port}: a port that was free a moment ago.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let words: Vec<String> =
+            cmd.split_whitespace().map(|w| w.replace("{port}", &port.to_string())).collect();
+        let (program, args) = words.split_first().ok_or("an empty --server command")?;
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the server ({cmd}): {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut server = Server { child: Some(child), addr: ([127, 0, 0, 1], port).into(), wait };
+        if cmd.contains("{port}") {
+            // Keep its stdout drained; wait until it accepts connections.
+            thread::spawn(move || {
+                BufReader::new(stdout).lines().map_while(Result::ok).for_each(drop)
+            });
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while TcpStream::connect_timeout(&server.addr, wait).is_err() {
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "the server ({cmd}) did not accept connections within 10 s"
+                    ));
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        } else {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next().and_then(Result::ok).unwrap_or_default();
+            thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+            server.addr = first.trim().strip_prefix("listening on ").and_then(|a| a.parse().ok()).ok_or(format!(
+                "the server ({cmd}) did not print 'listening on IP:PORT' first (got {first:?}); or put {{port}} in the command"
+            ))?;
+        }
+        Ok(server)
+    }
+
+    /// A server shared by every rule (`--addr`): wait until the last rule's
+    /// users have left, so that the next one finds the room empty.
+    fn settle(&mut self) {
+        if self.child.is_some() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let probe = Peer::open(self.addr, None, None, self.wait, Default::default());
+            let empty = probe.and_then(|mut p| {
+                let joined =
+                    p.want(peer::GREETING).and_then(|()| p.say("checker")).and_then(|()| p.line());
+                joined
+                    .map(|line| line.starts_with("* welcome checker; online (1)"))
+                    .map_err(|f| std::io::Error::other(f.to_string()))
+            });
+            if empty.unwrap_or(false) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

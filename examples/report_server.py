@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""The report's server, written the common way: Python, sockets, threads.
+
+The report (sections 3.1 and 4.1) describes a server that listens on a TCP
+socket and starts a separate thread for each client it accepts; it says no
+more. This file fills in the rest the way such servers are usually written,
+so that `chatroom` can be measured and graded beside it:
+
+- one thread per client (the report's design);
+- a shared list of the clients' sockets, guarded by one lock;
+- a line from one client is sent to every other with sendall(), in the
+  sender's own thread, while the lock is held.
+
+It speaks chatroom's wire format, just enough for the benchmark
+(examples/loadtest.rs) and the checker (examples/check/): the greeting, a
+name (the first line), the welcome with who is online, `* NAME joined`,
+`NAME: TEXT`, `* NAME left`. What it leaves out (name checks, commands,
+limits, cleaning) the checker reports.
+
+Usage: python3 examples/report_server.py [PORT]   (0 picks a free port)
+The first line on stdout is `listening on 127.0.0.1:PORT`.
+"""
+
+import socket
+import sys
+import threading
+
+clients = []  # (socket, name) of the clients who have chosen a name
+clients_lock = threading.Lock()
+
+
+def broadcast(text, sender):
+    """Send a line to every client but the sender, holding the lock."""
+    data = (text + "\n").encode("utf-8")
+    with clients_lock:
+        for client in list(clients):
+            if client[0] is not sender:
+                try:
+                    client[0].sendall(data)  # waits while this client is not reading
+                except OSError:
+                    clients.remove(client)
+
+
+def handle(conn):
+    """The thread of one client: its name, then its lines."""
+    name = None
+    try:
+        conn.sendall(b"* welcome to chatroom, please enter your name\n")
+        lines = conn.makefile("r", encoding="utf-8", errors="replace", newline="\n")
+        name = lines.readline().strip()
+        if not name:
+            return
+        with clients_lock:
+            clients.append((conn, name))
+            names = sorted((n for _, n in clients), key=str.lower)
+            online = f"online ({len(names)}): {', '.join(names)}"
+            conn.sendall(f"* welcome {name}; {online} (type /help for commands)\n".encode())
+        broadcast(f"* {name} joined", conn)
+        for line in lines:
+            if line.strip():
+                broadcast(f"{name}: {line.strip()}", conn)
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)  # and keep serving (report section 5)
+    finally:
+        with clients_lock:
+            if (conn, name) in clients:
+                clients.remove((conn, name))
+        conn.close()
+        if name:
+            broadcast(f"* {name} left", None)
+
+
+def main():
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 1918
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    server.listen()
+    print("listening on %s:%d" % server.getsockname(), flush=True)
+    while True:
+        conn, _ = server.accept()
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+//! The checker (`examples/check`) against our own server: every rule of the
+//! README's wire protocol holds, the optional ones too. The protocol's rules
+//! are written once, in the checker; the tests in `tests/` pin what is
+//! particular to this server (its options, its console, its limits).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// `cargo test` builds the examples next to the binary, in `examples/`.
+fn check(args: &[&str]) -> Output {
+    let bin = assert_cmd::cargo::cargo_bin("chatroom");
+    let dir = bin.parent().expect("target dir").join("examples");
+    let exe: PathBuf = dir.join(format!("check{}", std::env::consts::EXE_SUFFIX));
+    assert!(exe.exists(), "{} is built by cargo test", exe.display());
+    Command::new(exe).args(args).output().expect("run the checker")
+}
+
+/// Every rule holds for `chatroom server`, and every optional feature is
+/// there.
+#[test]
+fn every_rule_holds_for_chatroom() {
+    let server = format!("{} server --port 0", assert_cmd::cargo::cargo_bin("chatroom").display());
+    let output = check(&["--server", &server]);
+    let card = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{card}");
+    let rules = card.lines().filter(|l| l.starts_with("  PASS") || l.starts_with("  FAIL")).count();
+    assert!(card.contains(&format!("\n{rules} of {rules} rules hold\n")), "{card}");
+    assert_eq!(card.lines().filter(|l| l.starts_with("  yes ")).count(), 4, "{card}");
+}
+
+/// A server that is not running is a clear error, exit 1.
+#[test]
+fn a_server_that_is_not_there_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let output = check(&["--addr", &format!("127.0.0.1:{port}")]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!("error: cannot connect to 127.0.0.1:{port}: ")),
+        "{stderr}"
+    );
+    assert!(stderr.trim_end().ends_with("(is the server running?)"), "{stderr}");
+}
