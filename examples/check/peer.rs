@@ -28,9 +28,9 @@ impl fmt::Display for Failure {
     /// terminal) and cut to a line's width.
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         let show = |text: &str| {
-            // Letters of any script as they are; controls, and the other
-            // characters beyond ASCII that may hide, written as escapes.
-            let hides = |c: char| c.is_control() || !(c.is_ascii() || c.is_alphanumeric());
+            // Controls and everything beyond ASCII written as escapes: some
+            // letters look like nothing (a Hangul filler), some like others.
+            let hides = |c: char| c.is_control() || !c.is_ascii();
             let escaped: String = (text.chars())
                 .map(|c| if hides(c) { c.escape_unicode().to_string() } else { c.to_string() })
                 .collect();
