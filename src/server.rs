@@ -657,7 +657,12 @@ struct Outbox {
     limit: usize,
 }
 
-/// What the outbox's two ends share.
+/// What the outbox's two ends share. Atomics (`std::sync::atomic`, which
+/// the Book names in chapter 16 beside `Mutex`): a number and two flags that
+/// several threads read and change without a lock, each change whole. The
+/// `Ordering` is `SeqCst` for the flags (the plain, strictest one) and
+/// `Relaxed` for the count, which only needs to be right, not ordered with
+/// anything else.
 #[derive(Default)]
 struct Queue {
     /// Bytes sent and not yet taken by the writer. The sender adds, the
@@ -1118,7 +1123,8 @@ struct Sink {
 
 /// The sinks, set once by `start_sinks`. Globals, like stdout and stderr
 /// themselves: every thread logs, and passing a handle to each would say
-/// nothing more.
+/// nothing more. A `OnceLock` is a global that is set once, at run time,
+/// and only read after that: no lock is needed to read it.
 static LOG: OnceLock<Sink> = OnceLock::new();
 static CONSOLE: OnceLock<Sink> = OnceLock::new();
 static TRANSCRIPT: OnceLock<Sink> = OnceLock::new();
