@@ -182,7 +182,9 @@ impl Client {
         let command = protocol::parse_command(&protocol::sanitize(line));
         match &command {
             Some(protocol::Command::Quit) => return true,
-            Some(protocol::Command::Say(text)) => self.screen.print(&protocol::chat(name, text)),
+            Some(protocol::Command::Say(text)) => {
+                self.screen.print(protocol::chat(name, text).trim_end());
+            }
             _ => {}
         }
         if command.is_some() {

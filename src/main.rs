@@ -22,18 +22,6 @@ use std::ops::RangeInclusive;
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "\
-chatroom: a client-server chat for a classroom
-
-Usage:
-  chatroom server [--host HOST] [--port PORT] [--max-clients N] [--max-per-address N]
-                  [--name-timeout SECS] [--max-line-rate N] [--history N] [--log FILE]
-  chatroom client [--host HOST] [--port PORT] [--name NAME] [--retries N]
-  chatroom --help | --version
-
-Start one server, then one client per person. 'chatroom server --help' and
-'chatroom client --help' say more.";
-
 const SERVER_USAGE: &str = "\
 Usage: chatroom server [--host HOST] [--port PORT] [--max-clients N] [--max-per-address N]
                        [--name-timeout SECS] [--max-line-rate N] [--history N]
@@ -101,7 +89,8 @@ fn main() -> ExitCode {
         Ok(Mode::Server(config)) => server::run(config),
         Ok(Mode::Client(config)) => client::run(config),
         Err(Exit::Info(text)) => {
-            println!("{text}");
+            // Not `println!`, which panics if stdout is closed (`| head`).
+            let _ = writeln!(std::io::stdout(), "{text}");
             return ExitCode::SUCCESS;
         }
         Err(Exit::Usage(why)) => {
@@ -135,7 +124,9 @@ fn parse(args: &[String]) -> Result<Mode, Exit> {
     };
     match first.as_str() {
         // Help and version answer before anything else is checked.
-        "-h" | "--help" | "help" => Err(Exit::Info(USAGE.into())),
+        "-h" | "--help" | "help" => Err(Exit::Info(format!(
+            "chatroom: a chat for a classroom. Start one server, then a client per person.\n\n{SERVER_USAGE}\n\n{CLIENT_USAGE}"
+        ))),
         "-V" | "--version" => Err(Exit::Info(format!("chatroom {}", env!("CARGO_PKG_VERSION")))),
         "server" => parse_server(&args[1..]).map(Mode::Server),
         "client" => parse_client(&args[1..]).map(Mode::Client),

@@ -152,12 +152,12 @@ fn start(
     // the end of stdin, leaving the server running.
     let console = move || run_console(console_events, &console_limits, typed, editing);
     spawn("console", None, console)?;
-    let shared = Shared { events, limits: Arc::clone(&limits), name_timeout: config.name_timeout };
     // The arrivals channel: the accept loop sends each new connection, the
     // starter receives it. Spawn: the starter, for as long as the accept
     // loop holds `arrivals`.
     let (arrivals, arrived) = mpsc::channel();
-    spawn("starter", None, move || run_starter(arrived, shared))?;
+    let starter_limits = Arc::clone(&limits);
+    spawn("starter", None, move || run_starter(arrived, events, starter_limits))?;
     Ok((limits, arrivals))
 }
 
@@ -173,14 +173,6 @@ struct Connection {
     place: Place,
 }
 
-/// What every reader thread gets a copy of.
-#[derive(Clone)]
-struct Shared {
-    events: SyncSender<Event>,
-    limits: Arc<Limits>,
-    name_timeout: Duration,
-}
-
 /// The stack of each reader and writer thread. Their deepest call is a
 /// `format!` or a log line, a few KiB at most; 64 KiB leaves a wide margin,
 /// and naming it says how little a connection needs (the default is 2 MiB).
@@ -188,12 +180,12 @@ const CONNECTION_STACK_BYTES: usize = 64 * 1024;
 
 /// The starter: starts a separate thread for each client (report §3.1,
 /// §4.1), handed over by the accept loop (why: see `start`).
-fn run_starter(arrived: Receiver<Connection>, shared: Shared) {
+fn run_starter(arrived: Receiver<Connection>, events: SyncSender<Event>, limits: Arc<Limits>) {
     for connection in arrived {
         let (name, peer) = (format!("reader-{}", connection.id), connection.peer);
-        let shared = shared.clone();
+        let (events, limits) = (events.clone(), Arc::clone(&limits));
         // Spawn: a reader, one per connection.
-        let work = move || run_reader(connection, shared);
+        let work = move || run_reader(connection, events, limits);
         if let Err(e) = spawn(&name, Some(CONNECTION_STACK_BYTES), work) {
             // The connection was moved into `work` and dropped with it: closed.
             log(format!("{peer} dropped: {e}"));
@@ -219,11 +211,13 @@ struct Reader {
     input: BufReader<SocketReader>,
     /// Scratch space for `read_line_limited`, reused for every line.
     buf: Vec<u8>,
-    shared: Shared,
+    /// How to reach the broker, and the limits this connection lives by.
+    events: SyncSender<Event>,
+    limits: Arc<Limits>,
 }
 
 /// A reader thread: one connection, from its first byte to its last.
-fn run_reader(connection: Connection, shared: Shared) {
+fn run_reader(connection: Connection, events: SyncSender<Event>, limits: Arc<Limits>) {
     let Connection { id, socket, peer, place } = connection;
     log(format!("{peer} connected"));
     // One socket, three threads: reading, writing and shutting down all work
@@ -231,13 +225,13 @@ fn run_reader(connection: Connection, shared: Shared) {
     // hold an `Arc` of the one socket (`try_clone` would cost a file
     // descriptor more per connection). It closes when the last one lets go.
     let socket = Arc::new(socket);
-    let ended = match start_writer(id, &socket, peer, shared.limits.outbox_bytes) {
+    let ended = match start_writer(id, &socket, peer, limits.outbox_bytes) {
         Err(e) => e,
         Ok(outbox) => {
-            let source = SocketReader::new(&socket, peer.ip(), &shared);
+            let source = SocketReader::new(&socket, peer.ip(), &limits);
             let input = BufReader::with_capacity(READ_BUFFER_BYTES, source);
             let buf = Vec::new();
-            let mut reader = Reader { id, peer, socket, input, buf, shared };
+            let mut reader = Reader { id, peer, socket, input, buf, events, limits };
             let queue = Arc::clone(&outbox.queue);
             match reader.choose_name(outbox) {
                 Handshake::Ended(why) => why,
@@ -274,13 +268,13 @@ impl Reader {
                 break "was disconnected".to_string(); // see `Queue::ended`
             }
             let event = Event::Command { id: self.id, command };
-            if self.shared.events.send(event).is_err() || quit {
+            if self.events.send(event).is_err() || quit {
                 return "quit".into(); // the broker has taken the user out
             }
         };
         self.pace(1.0); // the leave notice costs a line too
         let why = if queue.stalled.load(Ordering::SeqCst) { Some(TOO_SLOW) } else { None };
-        let _ = self.shared.events.send(Event::Leave { id: self.id, why });
+        let _ = self.events.send(Event::Leave { id: self.id, why });
         ended
     }
 
@@ -348,7 +342,7 @@ impl Reader {
             socket: Arc::clone(&self.socket),
             reply,
         };
-        if self.shared.events.send(join).is_err() {
+        if self.events.send(join).is_err() {
             return Err(protocol::shutting_down()); // the broker has stopped
         }
         answer.recv().unwrap_or_else(|_| Err(protocol::shutting_down()))
@@ -378,8 +372,8 @@ enum Event {
     /// A joined user's connection ended without `/quit` (`why`, if the
     /// server ended it).
     Leave { id: u64, why: Option<&'static str> },
-    /// Beyond the report: the console's commands; `reply` gets its answer.
-    Console { command: ConsoleCommand, reply: Sender<String> },
+    /// Beyond the report: a command from the console.
+    Console(ConsoleCommand),
     /// Beyond the report: the console's `/quit`.
     Shutdown,
 }
@@ -447,9 +441,7 @@ impl Room {
             }
             Event::Command { id, command } => self.command(id, command),
             Event::Leave { id, why } => self.leave(id, why),
-            Event::Console { command, reply } => {
-                let _ = reply.send(self.console(command));
-            }
+            Event::Console(command) => self.console(command),
             Event::Shutdown => {
                 self.shut_down();
                 return false;
@@ -770,12 +762,12 @@ struct SocketReader {
 }
 
 impl SocketReader {
-    fn new(socket: &Arc<TcpStream>, ip: IpAddr, shared: &Shared) -> SocketReader {
+    fn new(socket: &Arc<TcpStream>, ip: IpAddr, limits: &Arc<Limits>) -> SocketReader {
         SocketReader {
             socket: Arc::clone(socket),
             ip,
-            limits: Arc::clone(&shared.limits),
-            deadline: Some(Instant::now() + shared.name_timeout),
+            limits: Arc::clone(limits),
+            deadline: Some(Instant::now() + limits.name_timeout),
         }
     }
 
@@ -805,7 +797,7 @@ impl Reader {
     /// The name deadline has passed: say so, and end the connection (the
     /// writer sends the line, then closes when the outbox is dropped).
     fn name_too_late(&self, outbox: &Outbox) -> Handshake {
-        let seconds = self.shared.name_timeout.as_secs();
+        let seconds = self.limits.name_timeout.as_secs();
         let _ = outbox.send_line(protocol::name_deadline(seconds));
         Handshake::Ended(format!("closed: no name within {seconds}s"))
     }
@@ -851,6 +843,8 @@ const MIN_OUTBOX_BYTES: usize = 256 * 1024;
 /// on, so the sender's own TCP connection fills and holds it back. Nothing
 /// is lost, nobody is cut off, and everyone else's lines flow as before.
 struct Limits {
+    /// How long a new connection has to choose a name.
+    name_timeout: Duration,
     max_clients: usize,
     max_per_address: usize,
     /// Lines per second per address; 0: flood control off.
@@ -902,6 +896,7 @@ impl Limits {
         let rate = config.max_line_rate;
         let room = TokenBucket::new(rate * ROOM_SHARE, FLOOD_BURST * ROOM_SHARE, Instant::now());
         Limits {
+            name_timeout: config.name_timeout,
             max_clients: config.max_clients,
             max_per_address: config.max_per_address,
             rate,
@@ -917,41 +912,30 @@ impl Limits {
         self.counts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Admits a new connection, or tells it why it cannot stay (and it
-    /// closes when the caller drops it).
+    /// Counts a new connection from `peer`, or tells it why it cannot stay
+    /// (and it closes when the caller drops it).
     fn admit(self: &Arc<Self>, socket: &TcpStream, peer: SocketAddr) -> Option<Place> {
-        match self.count(peer.ip()) {
-            Ok(place) => Some(place),
-            Err(refusal) => {
-                log(format!("{peer} refused: {}", refusal.trim_end()));
-                // A new socket's send buffer is empty: this short write
-                // cannot block the accept loop.
-                let _ = (&*socket).write_all(refusal.as_bytes());
-                None
-            }
-        }
-    }
-
-    /// Counts a new connection from `ip`, or returns the `! ` line that says
-    /// why it cannot stay.
-    fn count(self: &Arc<Self>, ip: IpAddr) -> Result<Place, String> {
         let mut counts = self.lock();
         let now = Instant::now();
         counts.addresses.retain(|_, a| a.open > 0 || !a.bucket.is_full(now));
-        if counts.open >= self.max_clients {
-            return Err(protocol::server_full(self.max_clients));
-        }
-        let address = counts.addresses.entry(ip).or_insert_with(|| Address {
-            open: 0,
-            bucket: TokenBucket::new(self.rate, FLOOD_BURST, now),
-        });
-        if address.open >= self.max_per_address {
-            return Err(protocol::too_many_from_address(self.max_per_address));
-        }
-        address.open += 1;
-        counts.open += 1;
-        let limits = Arc::clone(self);
-        Ok(Place { limits, ip })
+        let refusal = if counts.open >= self.max_clients {
+            protocol::server_full(self.max_clients)
+        } else {
+            let bucket = TokenBucket::new(self.rate, FLOOD_BURST, now);
+            let address = counts.addresses.entry(peer.ip()).or_insert(Address { open: 0, bucket });
+            if address.open < self.max_per_address {
+                address.open += 1;
+                counts.open += 1;
+                return Some(Place { limits: Arc::clone(self), ip: peer.ip() });
+            }
+            protocol::too_many_from_address(self.max_per_address)
+        };
+        drop(counts);
+        log(format!("{peer} refused: {}", refusal.trim_end()));
+        // A new socket's send buffer is empty: this short write cannot block
+        // the accept loop.
+        let _ = (&*socket).write_all(refusal.as_bytes());
+        None
     }
 
     /// Takes `lines` worth of allowance from `ip`, then from the whole room,
@@ -980,7 +964,7 @@ impl Limits {
 impl Reader {
     /// Takes `lines` worth of this connection's allowance (see `Limits::pace`).
     fn pace(&self, lines: f64) {
-        self.shared.limits.pace(self.peer.ip(), lines);
+        self.limits.pace(self.peer.ip(), lines);
     }
 }
 
@@ -1012,39 +996,27 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// `nohup`, a service), this thread ends and the server goes on.
 fn run_console(events: SyncSender<Event>, limits: &Limits, typed: Receiver<Input>, editing: bool) {
     for input in typed {
-        let line = match input {
-            Input::Typed(line) => protocol::sanitize(&line).trim().to_string(),
+        let command = match input {
+            Input::Typed(line) => protocol::parse_console(protocol::sanitize(&line).trim()),
             _ if editing => shut_down(&events, limits),
             _ => return,
         };
-        let command = match protocol::parse_console(&line) {
-            None => continue,
-            Some(ConsoleCommand::Help) => {
-                say(protocol::console_help());
-                continue;
-            }
-            Some(ConsoleCommand::Refused(error)) => {
-                say(error);
-                continue;
-            }
+        match command {
             Some(ConsoleCommand::Quit) => shut_down(&events, limits),
-            Some(command) => command,
-        };
-        let (reply, answer) = mpsc::channel();
-        if events.send(Event::Console { command, reply }).is_err() {
-            return;
-        }
-        if let Ok(text) = answer.recv() {
-            say(text);
+            Some(command) => {
+                if events.send(Event::Console(command)).is_err() {
+                    return;
+                }
+            }
+            None => {}
         }
     }
 }
 
 impl Room {
-    /// The teacher's `/say`, `/who` and `/kick`; returns what the console
-    /// prints.
-    fn console(&mut self, command: ConsoleCommand) -> String {
-        match command {
+    /// The teacher's commands; the answer is printed on the console.
+    fn console(&mut self, command: ConsoleCommand) {
+        let answer = match command {
             ConsoleCommand::Say(text) => {
                 let line = protocol::from_server(&text);
                 self.remember(&line);
@@ -1054,18 +1026,20 @@ impl Room {
             }
             ConsoleCommand::Who => protocol::online(self.names()),
             ConsoleCommand::Kick { name, reason } => {
-                let Some(&id) = self.by_name.get(&protocol::fold_name(&name)) else {
-                    return protocol::no_such_user(&name);
-                };
-                self.send(id, protocol::removed(&reason));
-                self.leave(id, Some("removed by the server"));
-                protocol::notice(&format!("removed {name}"))
+                match self.by_name.get(&protocol::fold_name(&name)) {
+                    None => protocol::no_such_user(&name),
+                    Some(&id) => {
+                        self.send(id, protocol::removed(&reason));
+                        self.leave(id, Some("removed by the server"));
+                        protocol::notice(&format!("removed {name}"))
+                    }
+                }
             }
-            // Answered by the console thread itself; never sent here.
-            ConsoleCommand::Quit | ConsoleCommand::Help | ConsoleCommand::Refused(_) => {
-                String::new()
-            }
-        }
+            ConsoleCommand::Help => protocol::console_help(),
+            ConsoleCommand::Refused(error) => error,
+            ConsoleCommand::Quit => return, // the console thread's own: `shut_down`
+        };
+        say(answer);
     }
 
     /// Says goodbye to everyone and lets them all go: each outbox closes with

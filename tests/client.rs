@@ -237,8 +237,10 @@ fn own_lines_are_shown_and_private_messages_confirmed() {
     let mut al = Client::join(&server, "al");
     bob.expect("* al joined");
     al.type_text("hello\n");
-    al.expect_output("al: hello\n");
     bob.expect("al: hello");
+    bob.send("hi");
+    // One line, then the next: no blank line between.
+    al.expect_output("al: hello\nbob: hi\n");
     al.type_text("/msg BOB psst\n");
     bob.expect("al (private): psst");
     al.expect_output("to bob (private): psst\n");

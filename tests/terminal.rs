@@ -42,8 +42,9 @@ fn the_line_being_typed_stays_whole_while_lines_arrive() {
     al.expect_output("\r\x1b[Kbob: tick 2\r\n\r\x1b[K> I think the answer");
     al.type_text(&format!(" is 42{ENTER}"));
     bob.expect("al: I think the answer is 42");
-    // Shown as the room sees it, drawn by the client (the server never echoes).
-    al.expect_output("al: I think the answer is 42\r\n");
+    // Shown as the room sees it, drawn by the client (the server never
+    // echoes), then the line being typed again, empty.
+    al.expect_output("al: I think the answer is 42\r\n\r\x1b[K> ");
 }
 
 /// Backspace removes one character (not one byte), Ctrl-W a word, Ctrl-U
