@@ -1001,14 +1001,14 @@ fn run_console(events: SyncSender<Event>, limits: &Limits, typed: Receiver<Input
             _ if editing => shut_down(&events, limits),
             _ => return,
         };
-        match command {
-            Some(ConsoleCommand::Quit) => shut_down(&events, limits),
-            Some(command) => {
-                if events.send(Event::Console(command)).is_err() {
-                    return;
-                }
-            }
-            None => {}
+        let Some(command) = command else {
+            continue; // an empty line
+        };
+        if command == ConsoleCommand::Quit {
+            shut_down(&events, limits);
+        }
+        if events.send(Event::Console(command)).is_err() {
+            return;
         }
     }
 }
