@@ -10,20 +10,24 @@
 //!
 //! Three kinds of thread:
 //! - the **main thread** ([`run`]) asks the questions, then runs the chat: it
-//!   alone writes to the socket and decides what is printed;
-//! - the **keyboard** thread ([`start_keyboard`]) reads what is typed;
+//!   alone writes to the socket, and prints what arrives;
+//! - the **keyboard** thread ([`start_keyboard`]) reads what is typed (and,
+//!   in the line editor, draws it);
 //! - a **listener** per connection ([`listen`]) reads the socket.
 //!
 //! The keyboard and the listener hand what they read to the main thread over
 //! one channel, as [`Input`]s, so the main thread waits in one place for
-//! whichever comes first: a line typed or a line from the room, like the
-//! report's window, which waits for a key or a message.
+//! whichever comes first: a line typed or a line from the room, the two
+//! things the report's window, an input field and a list of messages (§4.2),
+//! has to handle.
 //!
 //! Who ends whom: the main thread decides, and ending `run` ends the process,
-//! keyboard thread and all. `/quit`, Ctrl-D or Ctrl-C: it says `/quit`, waits
-//! for the server to close, and returns. The server shutting down or removing
-//! the user: it returns. The connection lost without a word: it connects
-//! again, or, after enough tries, ends with the error (report §5).
+//! keyboard thread and all. `/quit` or Ctrl-D (and Ctrl-C in the line editor;
+//! elsewhere Ctrl-C simply ends the process): it says `/quit`, waits for the
+//! server to close, and returns. The server shutting down or removing the
+//! user: it returns. The connection lost without a word: it connects again,
+//! and only after enough tries ends with the error, as the report's client
+//! does at once (§5).
 
 use std::io::{self, BufReader, IsTerminal, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -91,7 +95,7 @@ pub fn run(config: Config) -> Result<(), String> {
     let (inputs, inbox) = mpsc::channel();
     // Beyond the report: in a terminal, a line editor (see `start_keyboard`).
     let screen = start_keyboard(inputs.clone(), "");
-    let _restore = RestoreTerminal; // on every way out of `run`
+    let _restore = RestoreTerminal; // named, to live to the end of `run`
     let mut client = Client::new(inbox, inputs, screen, config.retries);
     let session = client
         .connect_first(&config)
@@ -145,7 +149,10 @@ impl Client {
                 Some(line) if !line.starts_with(protocol::NAME_DEADLINE) => {
                     self.screen.print(&line)
                 }
-                _ => (self.socket, name) = (None, Some(attempt)),
+                _ => {
+                    self.socket = None;
+                    name = Some(attempt);
+                }
             }
         }
     }
@@ -323,7 +330,8 @@ impl Client {
 
     fn ask_port(&mut self) -> Result<u16, Stop> {
         loop {
-            let answer = self.ask_or(&format!("Port [{DEFAULT_PORT}]: "), "1918")?;
+            let answer =
+                self.ask_or(&format!("Port [{DEFAULT_PORT}]: "), &DEFAULT_PORT.to_string())?;
             match answer.parse::<u16>() {
                 Ok(port) if port > 0 => return Ok(port),
                 _ => self.screen.print(&format!(
@@ -514,8 +522,11 @@ fn edit_lines(screen: &Screen, inputs: &Sender<Input>) {
         while let Some(len) = key_length(&bytes[used..]) {
             let input = screen.key(&bytes[used..used + len]);
             used += len;
-            let end = matches!(input, Some(Input::KeyboardEnd));
-            if input.is_some_and(|input| inputs.send(input).is_err()) || end {
+            let Some(input) = input else {
+                continue; // a key that only changed the line
+            };
+            let end = matches!(input, Input::KeyboardEnd);
+            if inputs.send(input).is_err() || end {
                 return;
             }
         }
@@ -729,7 +740,9 @@ pub fn restore_terminal() {
     }
 }
 
-/// Restores the terminal when dropped: `run` holds one.
+/// Restores the terminal when dropped: `run` holds one, under a name (with
+/// `let _ =` it would be dropped at once), so that every way out of `run`
+/// restores the terminal.
 struct RestoreTerminal;
 
 impl Drop for RestoreTerminal {

@@ -1,14 +1,18 @@
 //! chatroom: a client-server chat for a classroom, after a student's report
-//! (report §1, §2, §7: several users talk in real time in one shared room).
+//! (report §1: a client-server chat over sockets; §2 and §7: several users
+//! talk to one another in real time, in one shared chatroom).
 //!
 //! This file only reads the command line and hands over to one of the two
-//! programs. Where to read next:
-//! - `protocol.rs`: the wire. How a line is read, cleaned, understood and
-//!   written. Pure functions with their tests; start here.
-//! - `server.rs`: `chatroom server`. The accept loop, a reader and a writer
-//!   per connection, and the broker that owns the room (report §3.1, §4.1).
+//! programs. Where to read next: the README's "First reading" names the
+//! functions that carry one line from a keyboard to another screen, in
+//! order; then the files:
+//! - `server.rs`: `chatroom server`. The accept loop and a reader thread per
+//!   client (report §3.1, §4.1), then the broker that owns the room and a
+//!   writer per connection.
 //! - `client.rs`: `chatroom client`. Prompts, connects, then prints what
-//!   arrives while sending what is typed (report §3.2, §4.2).
+//!   arrives while sending what is typed (report §3.2, §4.2, §6).
+//! - `protocol.rs`: the wire. How a line is read, cleaned, understood and
+//!   written: pure functions, with their tests.
 //!
 //! Arguments are parsed by hand: two subcommands with a handful of flags do
 //! not need a library, and the code below is all there is to it.

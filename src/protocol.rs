@@ -1,7 +1,8 @@
-//! The wire: how a line is read, cleaned, understood and written (report §3, §4).
+//! The wire: how a line is read, cleaned, understood and written.
 //!
-//! The report's server and client agree on one thing only: they exchange lines
-//! of text over TCP. This module is that agreement, and nothing else. It reads
+//! The report's server and client exchange messages over TCP sockets (§3.1,
+//! §3.2); the report does not say how. Here each message is one line of text,
+//! and this module is that agreement, and nothing else. It reads
 //! one line with a byte limit, cleans text so it is safe to show on someone
 //! else's terminal, checks names, turns a typed line into a [`Command`], and
 //! formats every line the server sends. Both sides use it, so the rules cannot
@@ -319,7 +320,8 @@ pub fn private(from: &str, text: &str) -> String {
     format!("{from} (private): {text}\n")
 }
 
-/// The first line on every connection: it asks for a name (report §6).
+/// The first line on every connection: it asks for a name (report §6: once
+/// connected, the user is asked for a name).
 pub fn greeting() -> String {
     notice("welcome to chatroom, please enter your name")
 }
@@ -463,14 +465,8 @@ pub fn removed(reason: &str) -> String {
 }
 
 /// Splits an answer to the client's host prompt that carries a port too:
-/// `host:1918`, `[::1]:1918`. A bare IPv6 address keeps its colons.
+/// `host:1918`. An IPv6 address (more than one colon) is a host alone.
 pub fn split_host_port(answer: &str) -> (String, Option<u16>) {
-    if let Some(rest) = answer.strip_prefix('[') {
-        return match rest.split_once("]:") {
-            Some((host, port)) => (host.to_string(), port.parse().ok()),
-            None => (rest.trim_end_matches(']').to_string(), None),
-        };
-    }
     match answer.split_once(':') {
         Some((host, port)) if !port.contains(':') => match port.parse() {
             Ok(port) => (host.to_string(), Some(port)),
@@ -962,7 +958,6 @@ mod tests {
         let split = |answer: &str| split_host_port(answer);
         assert_eq!(split("127.0.0.1:1918"), ("127.0.0.1".into(), Some(1918)));
         assert_eq!(split("example.org"), ("example.org".into(), None));
-        assert_eq!(split("[::1]:1918"), ("::1".into(), Some(1918)));
         assert_eq!(split("::1"), ("::1".into(), None));
         assert_eq!(split("host:http"), ("host:http".into(), None));
     }

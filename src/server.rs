@@ -7,8 +7,10 @@
 //! reaches the other clients, the report does not say. This file has two
 //! parts:
 //!
-//! 1. **The report's design**, read first: the accept loop, a reader thread
-//!    per client, the room and its broker, a writer per client.
+//! 1. **The report's design, and how this server carries it out**, read
+//!    first: the accept loop and a reader thread per client (the report's),
+//!    then the room, its broker and a writer per client (this project's way
+//!    of "managing the communication" among the clients, §3.1).
 //! 2. **Beyond the report**, after the marked line: what a room shared by a
 //!    whole class needs on top. Each part says what it adds and why.
 //!
@@ -19,8 +21,9 @@
 //!   client: it asks for a name, then turns every line into an [`Event`];
 //! - one **broker** ([`run_broker`]) owns the room: it hears every event on
 //!   one channel and decides who gets what;
-//! - one **writer** per connection ([`run_writer`]): the only code that
-//!   writes to that socket, fed by the connection's **outbox**;
+//! - one **writer** per connection ([`run_writer`]): once the connection is
+//!   admitted, the only code that writes to its socket, fed by its **outbox**
+//!   (an mpsc channel of lines, made with the writer in [`start_writer`]);
 //! - beyond the report: the **console** ([`run_console`]), the teacher's
 //!   commands; two **sinks** ([`Sink`]), which write the log and the console's
 //!   output so that nobody else ever waits on a terminal.
@@ -33,7 +36,10 @@
 //! speaks writes the line to each socket in turn, holding the lock. One
 //! client that stops reading then blocks that write, the lock stays held,
 //! and the whole room freezes. Here one thread owns the room and never
-//! writes to a socket; each client's own writer does.
+//! writes to a socket; each client's own writer does. (A list of outboxes
+//! under a lock, locked only to queue lines, would not freeze either; the
+//! broker still says more simply who decides: one thread takes every join,
+//! line, kick and leave in one order, with no lock to hold or to forget.)
 //!
 //! Not here: how lines are read, cleaned and worded (`protocol.rs`).
 
@@ -220,10 +226,10 @@ struct Reader {
 fn run_reader(connection: Connection, events: SyncSender<Event>, limits: Arc<Limits>) {
     let Connection { id, socket, peer, place } = connection;
     log(format!("{peer} connected"));
-    // One socket, three threads: reading, writing and shutting down all work
-    // on a shared `&TcpStream`, so the reader, the writer and the broker each
-    // hold an `Arc` of the one socket (`try_clone` would cost a file
-    // descriptor more per connection). It closes when the last one lets go.
+    // One socket, three threads: std implements `Read` and `Write` for a
+    // shared `&TcpStream` too, so the reader, the writer and the broker each
+    // hold an `Arc` of the one socket (`try_clone` would cost one more file
+    // descriptor per connection). It closes when the last one lets go.
     let socket = Arc::new(socket);
     let ended = match start_writer(id, &socket, peer, limits.outbox_bytes) {
         Err(e) => e,
@@ -357,8 +363,7 @@ impl Reader {
 /// channel, so the broker sees the events of all connections in one order,
 /// and that order is the order in which everyone sees the messages.
 enum Event {
-    /// A connection sent an acceptable name and asks to join. `reply` gets
-    /// `Ok` if it joined, or the `! ` line that says why not.
+    /// A name to join with; `reply` gets `Ok`, or the `! ` line saying why not.
     Join {
         id: u64,
         name: String,
@@ -392,8 +397,8 @@ struct User {
 }
 
 /// The room: who is online. Owned by the broker thread alone, it needs no
-/// lock, and the broker never writes to a socket (see the module's doc for
-/// the list behind a lock it replaces).
+/// lock (the module's doc says what it replaces: a list behind a lock).
+#[derive(Default)]
 struct Room {
     users: HashMap<u64, User>,
     /// Folded name (`protocol::fold_name`) to id: finds `/msg` targets, keeps
@@ -427,8 +432,7 @@ fn run_broker(inbox: Receiver<Event>, history_lines: usize) {
 
 impl Room {
     fn new(history_lines: usize) -> Room {
-        let (users, by_name, too_slow, history) = Default::default();
-        Room { users, by_name, too_slow, history, history_lines, utc_offset: utc_offset() }
+        Room { history_lines, utc_offset: utc_offset(), ..Room::default() } // the rest empty
     }
 
     /// Acts on one event. `false` once the server is shutting down.
@@ -511,6 +515,7 @@ impl Room {
         let Some(mut user) = self.users.remove(&id) else {
             return; // already gone: a leave after a kick, say
         };
+        // `std::mem::take`: the list, leaving an empty one in its place.
         let _ = user.outbox.send(std::mem::take(&mut user.pending));
         self.by_name.remove(&protocol::fold_name(&user.name));
         match why {
@@ -595,9 +600,8 @@ fn start_writer(
     Ok(outbox)
 }
 
-/// The writer: the only code that writes to one connection's socket.
-///
-/// Ends when the outbox closes (the broker let the user go) or a write fails;
+/// The writer: the only code that writes to one connection's socket. Ends
+/// when the outbox closes (the broker let the user go) or a write fails;
 /// either way it then shuts the socket down, which also wakes the reader.
 fn run_writer(socket: &TcpStream, peer: SocketAddr, queued: &Receiver<Batch>, queue: &Queue) {
     let mut socket = socket;
@@ -913,7 +917,8 @@ impl Limits {
     }
 
     /// Counts a new connection from `peer`, or tells it why it cannot stay
-    /// (and it closes when the caller drops it).
+    /// (and it closes when the caller drops it). `self: &Arc<Self>`: the
+    /// method needs the `Arc` itself, to give the new place a clone of it.
     fn admit(self: &Arc<Self>, socket: &TcpStream, peer: SocketAddr) -> Option<Place> {
         let mut counts = self.lock();
         let now = Instant::now();
@@ -953,11 +958,6 @@ impl Limits {
         thread::sleep(wait);
         let wait = self.lock().room.take(lines, Instant::now());
         thread::sleep(wait);
-    }
-
-    /// Connections open now.
-    fn open(&self) -> usize {
-        self.lock().open
     }
 }
 
@@ -1056,14 +1056,14 @@ impl Room {
 
 /// `/quit` on the console: the broker says goodbye to everyone and lets them
 /// go; then wait (at most SHUTDOWN_GRACE) until every connection is closed,
-/// and exit 0.
+/// and exit 0. (`-> !`: it never returns, the process ends in it.)
 fn shut_down(events: &SyncSender<Event>, limits: &Limits) -> ! {
     log("shutting down".into());
     let _ = events.send(Event::Shutdown);
     // A connection's place is freed once its reader has ended, which is after
     // its writer closed it. Polling is fine here: it happens once.
     let deadline = Instant::now() + SHUTDOWN_GRACE;
-    while limits.open() > 0 && Instant::now() < deadline {
+    while limits.lock().open > 0 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
     }
     log("stopped".into());
@@ -1217,14 +1217,12 @@ impl Room {
 /// This machine's offset from UTC in seconds, from `date +%z` (`+0100`): std
 /// knows no time zones. 0 (UTC) where `date` cannot tell, on Windows say.
 fn utc_offset() -> i64 {
-    let date = Process::new("date").arg("+%z").output().ok();
-    let text = date.map(|d| String::from_utf8_lossy(&d.stdout).trim().to_string());
-    let text = text.unwrap_or_default();
-    let hours_minutes = text.get(1..3).zip(text.get(3..5));
-    let offset = hours_minutes
-        .and_then(|(h, m)| Some(h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60));
+    let date = Process::new("date").arg("+%z").output();
+    let text = date.map(|d| String::from_utf8_lossy(&d.stdout).into_owned()).unwrap_or_default();
+    // `+HHMM` or `-HHMM`; what does not parse counts as 0.
+    let number = |at: usize| text.get(at..at + 2).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
     let sign = if text.starts_with('-') { -1 } else { 1 };
-    sign * offset.unwrap_or(0)
+    sign * (number(1) * 3600 + number(3) * 60)
 }
 
 /// How students reach a server listening on every interface: this machine's
@@ -1232,13 +1230,12 @@ fn utc_offset() -> i64 {
 /// or where to find them.
 fn where_to_join(port: u16) -> String {
     let listed = Process::new("hostname").arg("-I").output().ok().filter(|o| o.status.success());
-    let listed =
-        listed.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
-    let lines: Vec<String> = (listed.split_whitespace().filter(|a| !a.contains(':')))
-        .map(|address| {
-            format!("students join with: chatroom client --host {address} --port {port}")
-        })
-        .collect();
+    let listed = listed.map(|o| o.stdout).unwrap_or_default();
+    let text = String::from_utf8_lossy(&listed);
+    let join = "students join with: chatroom client --host";
+    let ipv4 = text.split_whitespace().filter(|address| !address.contains(':'));
+    let lines: Vec<String> =
+        ipv4.map(|address| format!("{join} {address} --port {port}")).collect();
     if lines.is_empty() {
         let find = "'ip addr' on Linux, 'ifconfig' on macOS, 'ipconfig' on Windows";
         return format!("students join with this machine's address ({find}) and port {port}");
