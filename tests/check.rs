@@ -3,6 +3,8 @@
 //! are written once, in the checker; the tests in `tests/` pin what is
 //! particular to this server (its options, its console, its limits).
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -26,6 +28,28 @@ fn every_rule_holds_for_chatroom() {
     let rules = card.lines().filter(|l| l.starts_with("  PASS") || l.starts_with("  FAIL")).count();
     assert!(card.contains(&format!("\n{rules} of {rules} rules hold\n")), "{card}");
     assert_eq!(card.lines().filter(|l| l.starts_with("  yes ")).count(), 4, "{card}");
+}
+
+/// `--addr`: a server already running, shared by the rules. Each rule finds
+/// the room empty; someone else in it is said first, and fails the rules
+/// that count who is online.
+#[test]
+fn a_running_server_is_checked_by_address() {
+    let server = common::Server::start(&[]);
+    let addr = server.addr.to_string();
+    let output = check(&["--addr", &addr, "--only", "handshake"]);
+    let card = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{card}");
+    assert!(card.contains("\n8 of 8 rules hold\n"), "{card}");
+    assert!(!card.contains("not empty"), "{card}");
+
+    let _zed = server.join("zed");
+    let output = check(&["--addr", &addr, "--only", "handshake"]);
+    let card = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{card}");
+    let note = "(the room is not empty and quiet: rules that count who is online will fail)";
+    assert!(card.contains(&format!("\n{note}\n")), "{card}");
+    assert!(card.contains("  FAIL  a name is welcomed with who is online\n"), "{card}");
 }
 
 /// A server that is not running is a clear error, exit 1.

@@ -115,8 +115,12 @@ fn check(target: &Target, groups: &[Group], wait: Duration) -> Result<bool, Stri
         Target::Addr(addr) => addr.to_string(),
     };
     println!("chatroom protocol check: {label}");
-    // A first server, to fail early and clearly if there is none.
-    drop(Server::start(target, wait)?);
+    // A first server, to fail early and clearly if there is none; rules
+    // that count who is online need an empty room.
+    let mut crowded = !Server::start(target, wait)?.settle();
+    if crowded {
+        println!("(the room is not empty and quiet: rules that count who is online will fail)");
+    }
     let (mut held, mut counted) = (0, 0);
     for group in groups {
         println!(
@@ -126,12 +130,14 @@ fn check(target: &Target, groups: &[Group], wait: Duration) -> Result<bool, Stri
         );
         for rule in RULES.iter().filter(|rule| rule.group == *group) {
             let mut server = Server::start(target, wait)?;
+            if !crowded {
+                crowded = !server.settle();
+            }
             let console = server.child.as_mut().and_then(|child| child.stdin.take());
             let spread = server.addr.ip().is_loopback() && cfg!(target_os = "linux");
             let mut ctx = Ctx::new(server.addr, wait, spread, console);
             let outcome = (rule.check)(&mut ctx);
             drop(ctx);
-            server.settle();
             let (mark, counts) = match (&outcome, rule.group) {
                 (Ok(()), Group::Optional) => ("yes ", false),
                 (Err(_), Group::Optional) => ("no  ", false),
@@ -157,14 +163,13 @@ fn check(target: &Target, groups: &[Group], wait: Duration) -> Result<bool, Stri
 struct Server {
     child: Option<Child>,
     addr: SocketAddr,
-    wait: Duration,
 }
 
 impl Server {
     fn start(target: &Target, wait: Duration) -> Result<Server, String> {
         let cmd = match target {
             Target::Addr(addr) => {
-                let server = Server { child: None, addr: *addr, wait };
+                let server = Server { child: None, addr: *addr };
                 TcpStream::connect_timeout(addr, Duration::from_secs(5)).map_err(|e| {
                     format!("cannot connect to {addr}: {e} (is the server running?)")
                 })?;
@@ -188,7 +193,8 @@ impl Server {
             .spawn()
             .map_err(|e| format!("cannot start the server ({cmd}): {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut server = Server { child: Some(child), addr: ([127, 0, 0, 1], port).into(), wait };
+        let addr = ([127, 0, 0, 1], port).into();
+        let mut server = Server { child: Some(child), addr };
         if cmd.contains("{port}") {
             // Keep its stdout drained; wait until it accepts connections.
             thread::spawn(move || {
@@ -215,26 +221,35 @@ impl Server {
     }
 
     /// A server shared by every rule (`--addr`): wait until the last rule's
-    /// users have left, so that the next one finds the room empty.
-    fn settle(&mut self) {
+    /// users have left and its lines stopped coming, so that the next rule
+    /// finds the room empty and quiet. `false` if it stays otherwise.
+    fn settle(&self) -> bool {
         if self.child.is_some() {
-            return;
+            return true;
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            let probe = Peer::open(self.addr, None, None, self.wait, Default::default());
+            // A probe that hears nothing for half a second after its welcome
+            // finds the room quiet (no earlier rule's lines still arriving).
+            let quiet = Duration::from_millis(500);
+            let probe = Peer::open(self.addr, None, None, quiet, Default::default());
             let empty = probe.and_then(|mut p| {
                 let joined =
                     p.want(peer::GREETING).and_then(|()| p.say("checker")).and_then(|()| p.line());
-                joined
-                    .map(|line| line.starts_with("* welcome checker; online (1)"))
-                    .map_err(|f| std::io::Error::other(f.to_string()))
+                let alone = joined.map(|line| line.starts_with("* welcome checker; online (1)"));
+                let still = p.line().is_err();
+                // It leaves (an end of input), and waits until the server has
+                // closed: its leave is done before the next rule joins.
+                let _ = p.stream.shutdown(std::net::Shutdown::Write);
+                let _ = p.want_closed();
+                alone.map(|alone| alone && still).map_err(|f| std::io::Error::other(f.to_string()))
             });
             if empty.unwrap_or(false) {
-                return;
+                return true;
             }
             thread::sleep(Duration::from_millis(100));
         }
+        false
     }
 }
 

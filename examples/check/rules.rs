@@ -43,7 +43,7 @@ pub struct Rule {
 }
 
 /// One rule's room: the server's address, and its console if the checker
-/// started it.
+/// started it. Connections left to threads are closed when it is dropped.
 pub struct Ctx {
     pub addr: SocketAddr,
     pub wait: Duration,
@@ -53,11 +53,29 @@ pub struct Ctx {
     pub console: Option<ChildStdin>,
     next_source: u8,
     sent: Sent,
+    /// Connections held by threads that may outlive the rule.
+    on_threads: Vec<std::net::TcpStream>,
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        for stream in &self.on_threads {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
 }
 
 impl Ctx {
     pub fn new(addr: SocketAddr, wait: Duration, spread: bool, console: Option<ChildStdin>) -> Ctx {
-        Ctx { addr, wait, spread, console, next_source: 10, sent: Sent::default() }
+        Ctx {
+            addr,
+            wait,
+            spread,
+            console,
+            next_source: 10,
+            sent: Sent::default(),
+            on_threads: Vec::new(),
+        }
     }
 
     /// A new connection, from the next loopback address if spread.
@@ -69,11 +87,14 @@ impl Ctx {
 
     fn open(&mut self, source: Option<Ipv4Addr>, buffer: Option<i32>) -> Result<Peer, Failure> {
         let sent = self.sent.clone();
-        Peer::open(self.addr, source, buffer, self.wait, sent).map_err(|e| Failure {
-            sent: String::new(),
-            expected: format!("to connect to {}", self.addr),
-            got: e.to_string(),
-        })
+        let mut peer =
+            Peer::open(self.addr, source, buffer, self.wait, sent).map_err(|e| Failure {
+                sent: String::new(),
+                expected: format!("to connect to {}", self.addr),
+                got: e.to_string(),
+            })?;
+        peer.skip_earlier = true;
+        Ok(peer)
     }
 
     /// Connects and joins as `name`: the greeting, the name, the welcome.
@@ -426,6 +447,7 @@ fn stall(ctx: &mut Ctx) -> Result<(), Failure> {
         // It reads what it is sent (and throws it away), and sends on a
         // thread of its own, for as long as the server takes its lines.
         if let Ok(mut drain) = flooder.stream.try_clone() {
+            ctx.on_threads.extend(drain.try_clone());
             thread::spawn(move || std::io::copy(&mut drain, &mut std::io::sink()));
         }
         let flood = flood.clone();
@@ -501,6 +523,7 @@ fn history(ctx: &mut Ctx) -> Result<(), Failure> {
     alice.say("/who")?;
     alice.want("* online (1): alice")?;
     let mut bob = ctx.join("bob")?;
+    bob.skip_earlier = false;
     bob.want("* [earlier] alice: said before")
 }
 
