@@ -1029,6 +1029,9 @@ impl Room {
                 match self.by_name.get(&protocol::fold_name(&name)) {
                     None => protocol::no_such_user(&name),
                     Some(&id) => {
+                        // Their name as they typed it (in `users`, as every id in
+                        // `by_name` is).
+                        let name = self.users[&id].name.clone();
                         self.send(id, protocol::removed(&reason));
                         self.leave(id, Some("removed by the server"));
                         protocol::notice(&format!("removed {name}"))
