@@ -85,6 +85,7 @@ fn readers_who_keep_reading_survive_any_permitted_burst() {
                 }
                 reader.send("/who");
                 reader.skip_to("* online (12)");
+                reader // kept open until every reader is done: both count
             })
         })
         .collect();
@@ -97,9 +98,10 @@ fn readers_who_keep_reading_survive_any_permitted_burst() {
         let mut drain = attacker.stream.try_clone().unwrap();
         thread::spawn(move || std::io::copy(&mut drain, &mut std::io::sink()));
     }
-    for reader in readers {
-        reader.join().expect("a reader got every line and stayed");
-    }
+    let _done: Vec<Conn> = readers
+        .into_iter()
+        .map(|r| r.join().expect("a reader got every line and stayed"))
+        .collect();
 }
 
 /// Ten users, each from their own address, send a hundred private 1 KiB

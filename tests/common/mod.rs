@@ -291,6 +291,14 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+        // A failing test shows what the server logged: the why of a failure
+        // that shows only on a loaded machine.
+        if thread::panicking() {
+            eprintln!(
+                "--- the server's log ---\n{}",
+                self.log.lock().unwrap_or_else(|e| e.into_inner())
+            );
+        }
     }
 }
 
