@@ -37,7 +37,7 @@ fn console_kick_removes_a_user() {
     let mut server = Server::start(&[]);
     let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
     server.console("/kick BOB spamming the room");
-    server.expect_stdout("* removed BOB");
+    server.expect_stdout("* removed bob"); // the name as they typed it
     bob.expect("! you were removed by the server: spamming the room");
     bob.expect_closed();
     alice.expect("* bob left (removed by the server)");

@@ -52,7 +52,7 @@ fn the_transcript_keeps_what_the_room_saw() {
     bob.expect("alice: good morning");
     server.console("/say quiz at ten");
     server.expect_stdout("* said to 2 user(s)");
-    server.console("/kick BOB enough"); // any case; answered with the name as typed
+    server.console("/kick bob enough");
     server.expect_stdout("* removed bob");
     let expected = [
         "* alice joined",
