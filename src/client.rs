@@ -89,14 +89,14 @@ struct Client {
     retries: u32,
 }
 
-/// Runs the client until the user leaves (`Ok`) or something fails (`Err`,
-/// the message for `error: ...`).
+/// Runs the client until the user leaves (`Ok`) or something fails (`Err`).
 pub fn run(config: Config) -> Result<(), String> {
     let (inputs, inbox) = mpsc::channel();
     // Beyond the report: in a terminal, a line editor (see `start_keyboard`).
     let screen = start_keyboard(inputs.clone(), "");
     let _restore = RestoreTerminal; // named, to live to the end of `run`
-    let mut client = Client::new(inbox, inputs, screen, config.retries);
+    let (host, port, socket, connections, retries) = (String::new(), 0, None, 0, config.retries);
+    let mut client = Client { inbox, inputs, screen, host, port, socket, connections, retries };
     let session = client
         .connect_first(&config)
         .and_then(|()| client.choose_name(config.name))
@@ -296,16 +296,6 @@ fn open_socket(host: &str, port: u16) -> Result<TcpStream, String> {
 }
 
 impl Client {
-    fn new(
-        inbox: Receiver<Input>,
-        inputs: Sender<Input>,
-        screen: Arc<Screen>,
-        retries: u32,
-    ) -> Client {
-        let (host, port, socket, connections) = (String::new(), 0, None, 0);
-        Client { inbox, inputs, screen, host, port, socket, connections, retries }
-    }
-
     /// Asks for the host (`host:port` answers both), then the port. A host
     /// that cannot be found is said at once, and asked again.
     fn ask_address(&mut self, config: &Config) -> Result<(String, u16), Stop> {

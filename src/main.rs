@@ -144,17 +144,9 @@ fn parse(args: &[String]) -> Result<Mode, Exit> {
 // the range fits the type.
 
 fn parse_server(args: &[String]) -> Result<server::Config, Exit> {
-    let known = [
-        "--host",
-        "--port",
-        "--max-clients",
-        "--max-per-address",
-        "--name-timeout",
-        "--max-line-rate",
-        "--history",
-        "--log",
-    ];
-    let mut flags = Flags::parse(args, SERVER_USAGE, &known)?;
+    let known = "--host --port --max-clients --max-per-address --name-timeout --max-line-rate \
+                 --history --log";
+    let mut flags = Flags::parse(args, SERVER_USAGE, known)?;
     let whole = "a whole number";
     Ok(server::Config {
         host: flags.take("--host").unwrap_or_else(|| "127.0.0.1".into()),
@@ -179,8 +171,8 @@ fn parse_server(args: &[String]) -> Result<server::Config, Exit> {
 }
 
 fn parse_client(args: &[String]) -> Result<client::Config, Exit> {
-    let known = ["--host", "--port", "--name", "--retries"];
-    let mut flags = Flags::parse(args, CLIENT_USAGE, &known)?;
+    let known = "--host --port --name --retries";
+    let mut flags = Flags::parse(args, CLIENT_USAGE, known)?;
     let port = match flags.take("--port") {
         None => None,
         Some(text) => Some(check_number("--port", &text, "a port number", 1..=65535)? as u16),
@@ -197,7 +189,8 @@ fn parse_client(args: &[String]) -> Result<client::Config, Exit> {
 struct Flags(Vec<(String, String)>);
 
 impl Flags {
-    fn parse(args: &[String], usage: &str, known: &[&str]) -> Result<Flags, Exit> {
+    /// Reads `args` as flags from `known`, the flag names separated by spaces.
+    fn parse(args: &[String], usage: &str, known: &str) -> Result<Flags, Exit> {
         let mut pairs = Vec::new();
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -208,7 +201,7 @@ impl Flags {
                 Some((flag, value)) => (flag, Some(value.to_string())),
                 None => (arg.as_str(), None),
             };
-            if !known.contains(&flag) {
+            if !known.split(' ').any(|known| known == flag) {
                 return Err(Exit::Usage(format!("unknown option '{arg}'")));
             }
             let value = match inline {
