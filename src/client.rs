@@ -94,7 +94,6 @@ pub fn run(config: Config) -> Result<(), String> {
     let (inputs, inbox) = mpsc::channel();
     // Beyond the report: in a terminal, a line editor (see `start_keyboard`).
     let screen = start_keyboard(inputs.clone(), "");
-    let _restore = RestoreTerminal; // named, to live to the end of `run`
     let (host, port, socket, connections, retries) = (String::new(), 0, None, 0, config.retries);
     let mut client = Client { inbox, inputs, screen, host, port, socket, connections, retries };
     let session = client
@@ -727,17 +726,6 @@ pub fn restore_terminal() {
     if let Some(saved) = SAVED_TERMINAL.get() {
         write_out("\r\x1b[K"); // the line being typed goes with the editor
         let _ = stty(&[saved]);
-    }
-}
-
-/// Restores the terminal when dropped: `run` holds one, under a name (with
-/// `let _ =` it would be dropped at once), so that every way out of `run`
-/// restores the terminal.
-struct RestoreTerminal;
-
-impl Drop for RestoreTerminal {
-    fn drop(&mut self) {
-        restore_terminal();
     }
 }
 

@@ -102,6 +102,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Both programs may have taken the terminal for the line editor; every
+    // way out of either passes here (a panic: see `client::enter_raw_mode`).
+    client::restore_terminal();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(why) => {

@@ -154,3 +154,17 @@ fn the_console_in_a_terminal_keeps_the_command_whole() {
     assert_eq!(settings.len(), 2, "{:?}", console.all);
     assert_eq!(settings[0], settings[1], "the terminal was not restored");
 }
+
+/// A server that cannot start after taking the terminal (here: a transcript
+/// it cannot open) says why, exits 1, and leaves the terminal as it was.
+#[test]
+fn a_server_that_cannot_start_puts_the_terminal_back() {
+    let log = "/nonexistent/chatroom.log";
+    let mut console = Client::server_in_terminal(&["--port", "0", "--log", log]);
+    console.expect_output(&format!("error: cannot open the transcript {log}: "));
+    let (code, _) = console.wait_exit();
+    assert_eq!(code, Some(1));
+    let settings = console.terminal_settings();
+    assert_eq!(settings.len(), 2, "{:?}", console.all);
+    assert_eq!(settings[0], settings[1], "the terminal was not restored");
+}
