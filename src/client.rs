@@ -217,6 +217,7 @@ impl Client {
                 self.screen.print(&greeting);
                 Ok(())
             }
+            // An error line: `! why`.
             Some(why) => Err(Stop::Fail(format!("server refused the connection: {}", &why[2..]))),
             None => Err(Stop::Fail("the server closed the connection".into())),
         }

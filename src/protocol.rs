@@ -2,11 +2,13 @@
 //!
 //! The report's server and client exchange messages over TCP sockets (§3.1,
 //! §3.2); the report does not say how. Here each message is one line of text,
-//! and this module is that agreement, and nothing else. It reads
-//! one line with a byte limit, cleans text so it is safe to show on someone
-//! else's terminal, checks names, turns a typed line into a [`Command`], and
-//! formats every line the server sends. Both sides use it, so the rules cannot
-//! drift apart.
+//! and this module is that agreement. It reads one line with a byte limit,
+//! cleans text so it is safe to show on someone else's terminal, checks
+//! names, turns a typed line into a [`Command`], and formats every line the
+//! server sends. Both sides use it, so the rules cannot drift apart. At the
+//! end, the other pure pieces the two programs need: the client's
+//! `host:port` answer, the console's commands, flood control's
+//! [`TokenBucket`], and the clock and calendar.
 //!
 //! Deliberately left out: threads, sockets, the room. Every function here is
 //! pure (or reads from any `BufRead`), so the tests at the bottom can check each
@@ -17,7 +19,8 @@
 //!   it is dropped, so telnet and `nc -C` work). Bytes that are not UTF-8
 //!   become U+FFFD instead of ending the connection.
 //! - The server's lines start with `* ` (a notice), `! ` (an error), or are
-//!   chat: `NAME: TEXT` and `NAME (private): TEXT`.
+//!   chat: `NAME: TEXT`, `NAME (private): TEXT` and, to the sender of a
+//!   `/msg`, `to NAME (private): TEXT`.
 
 use std::io::{self, BufRead};
 use std::time::{Duration, Instant};
@@ -391,6 +394,19 @@ pub fn left(name: &str, why: Option<&str>) -> String {
     }
 }
 
+/// The lines that answer `/help`.
+pub fn help() -> String {
+    [
+        notice("commands:"),
+        notice("  TEXT            say TEXT to everyone"),
+        notice("  /msg NAME TEXT  say TEXT to NAME only"),
+        notice("  /who            list who is online"),
+        notice("  /quit           leave the chat"),
+        notice("  /help           this list"),
+    ]
+    .concat()
+}
+
 /// The answer to `/quit`, just before the server closes the connection.
 pub fn bye(name: &str) -> String {
     notice(&format!("bye {name}, see you soon"))
@@ -610,19 +626,6 @@ pub fn date_time(seconds: i64) -> String {
     format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}")
 }
 
-/// The lines that answer `/help`.
-pub fn help() -> String {
-    [
-        notice("commands:"),
-        notice("  TEXT            say TEXT to everyone"),
-        notice("  /msg NAME TEXT  say TEXT to NAME only"),
-        notice("  /who            list who is online"),
-        notice("  /quit           leave the chat"),
-        notice("  /help           this list"),
-    ]
-    .concat()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -788,9 +791,7 @@ mod tests {
 
     #[test]
     fn visible_neighbours_of_invisible_ranges_are_kept() {
-        // Just outside the ranges: real characters that must survive. (U+2065
-        // and U+206A were here until the table became Unicode's whole
-        // Default_Ignorable_Code_Point list, which holds U+2060 to U+206F.)
+        // Just outside the ranges: real characters that must survive.
         for c in [
             '\u{061B}',
             '\u{2010}',
@@ -822,7 +823,7 @@ mod tests {
 
     #[test]
     fn only_trailing_whitespace_is_trimmed() {
-        // Leading spaces are indentation, kept since issue 11 (pasted code).
+        // Leading spaces are indentation: pasted code keeps it.
         assert_eq!(sanitize("  \t hi there \r"), "    hi there");
     }
 

@@ -25,8 +25,9 @@
 //!   admitted, the only code that writes to its socket, fed by its **outbox**
 //!   (an mpsc channel of lines, made with the writer in [`start_writer`]);
 //! - beyond the report: the **console** ([`run_console`]), the teacher's
-//!   commands; two **sinks** ([`Sink`]), which write the log and the console's
-//!   output so that nobody else ever waits on a terminal.
+//!   commands, typed into the client's **keyboard** thread; three **sinks**
+//!   ([`Sink`]), which write the log, the console's output and the
+//!   transcript, so that nobody else ever waits on a terminal or a disk.
 //!
 //! A line travels: client → reader → `Event` → broker → each outbox → each
 //! writer → each client.
@@ -404,8 +405,6 @@ struct Room {
     /// Folded name (`protocol::fold_name`) to id: finds `/msg` targets, keeps
     /// names unique and, sorted, gives `/who` its order. Changes with `users`.
     by_name: BTreeMap<String, u64>,
-    /// Users whose outbox was full; cut off at the end of the round.
-    too_slow: Vec<u64>,
     /// Beyond the report: `--history` lines, and the offset from UTC.
     history: VecDeque<Arc<str>>,
     history_lines: usize,
@@ -417,7 +416,7 @@ struct Room {
 /// `/quit`; otherwise for ever, as the starter always holds a sender. It
 /// works in rounds, a speed-up (see [`ROUND_EVENTS`]).
 fn run_broker(inbox: Receiver<Event>, history_lines: usize) {
-    let mut room = Room::new(history_lines);
+    let mut room = Room { history_lines, utc_offset: utc_offset(), ..Room::default() };
     while let Ok(event) = inbox.recv() {
         let mut open = room.handle(event);
         for event in inbox.try_iter().take(ROUND_EVENTS) {
@@ -431,10 +430,6 @@ fn run_broker(inbox: Receiver<Event>, history_lines: usize) {
 }
 
 impl Room {
-    fn new(history_lines: usize) -> Room {
-        Room { history_lines, utc_offset: utc_offset(), ..Room::default() } // the rest empty
-    }
-
     /// Acts on one event. `false` once the server is shutting down.
     fn handle(&mut self, event: Event) -> bool {
         match event {
@@ -479,7 +474,6 @@ impl Room {
         if let Some(user) = self.users.get_mut(&id) {
             user.pending.extend(self.history.iter().cloned());
         }
-        self.show(&joined);
         self.broadcast(joined, Some(id));
         Ok(())
     }
@@ -501,7 +495,6 @@ impl Room {
             Command::Say(text) => {
                 let line = protocol::chat(&user.name, &text);
                 self.remember(&line);
-                self.show(&line);
                 self.broadcast(line, Some(id));
             }
             other => self.other_command(id, other),
@@ -518,12 +511,8 @@ impl Room {
         // `std::mem::take`: the list, leaving an empty one in its place.
         let _ = user.outbox.send(std::mem::take(&mut user.pending));
         self.by_name.remove(&protocol::fold_name(&user.name));
-        match why {
-            Some(why) => log(format!("{} left ({why})", user.name)),
-            None => log(format!("{} left", user.name)),
-        }
         let left = protocol::left(&user.name, why);
-        self.show(&left);
+        log(left.trim_start_matches(protocol::NOTICE).trim_end().to_string());
         self.broadcast(left, None);
         if why == Some(TOO_SLOW) {
             // Wakes their writer if it is blocked in a write, and their
@@ -540,8 +529,10 @@ impl Room {
     }
 
     /// One line for everyone but `except`. It is made once and shared: each
-    /// user holds a pointer to it (an `Arc`), not a copy.
+    /// user holds a pointer to it (an `Arc`), not a copy. Beyond the report,
+    /// the teacher's console and the transcript show it too (`show`).
     fn broadcast(&mut self, line: String, except: Option<u64>) {
+        self.show(&line);
         let line: Arc<str> = Arc::from(line);
         for (&id, user) in &mut self.users {
             if Some(id) != except {
@@ -555,17 +546,18 @@ impl Room {
     /// hence the loop.
     fn end_round(&mut self) {
         loop {
+            let mut too_slow = Vec::new();
             for (&id, user) in self.users.iter_mut().filter(|(_, user)| !user.pending.is_empty()) {
-                let batch = std::mem::take(&mut user.pending);
-                // `Closed` needs nothing: that user's reader will leave.
-                if let Err(Refused::Full) = user.outbox.send(batch) {
-                    self.too_slow.push(id);
+                if user.outbox.send(std::mem::take(&mut user.pending)).is_err() {
+                    too_slow.push(id);
                 }
             }
-            if self.too_slow.is_empty() {
+            if too_slow.is_empty() {
                 return;
             }
-            self.cut_off_slow_users();
+            for id in too_slow {
+                self.leave(id, Some(TOO_SLOW));
+            }
         }
     }
 }
@@ -672,27 +664,26 @@ struct Queue {
     stalled: AtomicBool,
 }
 
-/// Why a line could not be queued.
-enum Refused {
-    /// `limit` bytes already wait: the user stopped reading.
-    Full,
-    /// The writer has ended (the connection broke); the reader will report it.
-    Closed,
-}
+/// Why a line was refused: `limit` bytes already wait, the user stopped
+/// reading.
+struct Full;
 
 impl Outbox {
-    /// Queues `lines`, or refuses them at once: never waits.
-    fn send(&self, lines: Batch) -> Result<(), Refused> {
+    /// Queues `lines`, or refuses them at once: never waits. Lines for a
+    /// writer that has ended (the connection broke) are simply dropped: that
+    /// user's reader sees the broken connection too, and leaves.
+    fn send(&self, lines: Batch) -> Result<(), Full> {
         let bytes: usize = lines.iter().map(|line| line.len()).sum();
         if self.queue.bytes.load(Ordering::Relaxed) + bytes > self.limit {
-            return Err(Refused::Full);
+            return Err(Full);
         }
         self.queue.bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.batches.send(lines).map_err(|_| Refused::Closed)
+        let _ = self.batches.send(lines);
+        Ok(())
     }
 
     /// Queues one line (the handshake's).
-    fn send_line(&self, line: String) -> Result<(), Refused> {
+    fn send_line(&self, line: String) -> Result<(), Full> {
         self.send(vec![Arc::from(line)])
     }
 }
@@ -726,22 +717,11 @@ impl Room {
     }
 
     /// Keeps a public line for newcomers (`--history`): memory for at most
-    /// `history_lines` lines, each at most a line's length.
+    /// `history_lines` lines, each at most about 3 KB.
     fn remember(&mut self, line: &str) {
-        if self.history_lines == 0 {
-            return;
-        }
-        if self.history.len() == self.history_lines {
-            self.history.pop_front();
-        }
         self.history.push_back(Arc::from(protocol::earlier(line)));
-    }
-
-    /// Disconnects every user whose outbox overflowed. Telling the others may
-    /// overflow more outboxes, hence the loop until none is left.
-    fn cut_off_slow_users(&mut self) {
-        while let Some(id) = self.too_slow.pop() {
-            self.leave(id, Some(TOO_SLOW));
+        if self.history.len() > self.history_lines {
+            self.history.pop_front();
         }
     }
 }
@@ -829,11 +809,12 @@ const ROOM_SHARE: u32 = 10;
 
 /// The most bytes one line's worth of allowance can put in another user's
 /// outbox: a 1 KiB line costs two (one for the line, one for the KiB) and
-/// arrives as at most 1,134 bytes with its sender's name.
-const BYTES_PER_LINE_ALLOWED: usize = 600;
+/// arrives as at most 3,171 bytes with its sender's name, when every byte
+/// of it was not UTF-8 and became U+FFFD, three bytes.
+const BYTES_PER_LINE_ALLOWED: usize = 1600;
 
-/// The floor for an outbox, and its size with flood control off: about a
-/// thousand long chat lines.
+/// The floor for an outbox, and its size with flood control off: about 230
+/// of the longest chat lines, thousands of ordinary ones.
 const MIN_OUTBOX_BYTES: usize = 256 * 1024;
 
 /// Connection limits and flood control, shared by every reader and the accept
@@ -886,7 +867,7 @@ struct Place {
 /// A user who keeps reading empties their outbox as fast as lines come; one
 /// who stopped never does. The bound holds everything flood control lets the
 /// whole room send during [`STALL`] (at the default rate 3,000 lines, at most
-/// 1.8 MB): only a user who took nothing for that long can fill it, however
+/// 4.8 MB): only a user who took nothing for that long can fill it, however
 /// many people burst at once. With flood control off nothing bounds what the
 /// room sends, and it is the floor, `MIN_OUTBOX_BYTES`.
 fn outbox_bytes(rate: u32) -> usize {
@@ -1020,7 +1001,6 @@ impl Room {
             ConsoleCommand::Say(text) => {
                 let line = protocol::from_server(&text);
                 self.remember(&line);
-                self.show(&line);
                 self.broadcast(line, None);
                 protocol::notice(&format!("said to {} user(s)", self.users.len()))
             }
@@ -1048,7 +1028,6 @@ impl Room {
     /// Says goodbye to everyone and lets them all go: each outbox closes with
     /// its user, and each writer then delivers the last lines and closes.
     fn shut_down(&mut self) {
-        self.show(&protocol::shutting_down());
         self.broadcast(protocol::shutting_down(), None);
         for (_, mut user) in self.users.drain() {
             let _ = user.outbox.send(std::mem::take(&mut user.pending));
@@ -1059,7 +1038,9 @@ impl Room {
 
 /// `/quit` on the console: the broker says goodbye to everyone and lets them
 /// go; then wait (at most SHUTDOWN_GRACE) until every connection is closed,
-/// and exit 0. (`-> !`: it never returns, the process ends in it.)
+/// and exit 0. A connection still choosing a name is not in the room, so
+/// nobody tells it: it holds the wait to the end, and closes with the
+/// process. (`-> !`: it never returns, the process ends in it.)
 fn shut_down(events: &SyncSender<Event>, limits: &Limits) -> ! {
     log("shutting down".into());
     let _ = events.send(Event::Shutdown);
@@ -1142,19 +1123,13 @@ impl Sink {
 /// they go to stdout and stderr as they are. A write that fails (a closed
 /// stderr) is not an error: there is nowhere left to report it.
 fn start_sinks(screen: &Arc<Screen>, transcript: Option<&str>) -> Result<(), String> {
-    let plain = |out: &mut dyn Write, line: &str| {
-        let _ = out.write_all(format!("{}\n", line.trim_end_matches('\n')).as_bytes());
-        let _ = out.flush();
-    };
     let (console, log) = (Arc::clone(screen), Arc::clone(screen));
-    let (editing, log_here) = (screen.editing(), screen.editing() && io::stderr().is_terminal());
-    let _ = CONSOLE.set(Sink::start("console-out", move |line| match editing {
-        true => console.print(line.trim_end_matches('\n')),
-        false => plain(&mut io::stdout(), line),
-    }));
+    let console_out = move |line: &str| console.print(line.trim_end_matches('\n'));
+    let _ = CONSOLE.set(Sink::start("console-out", console_out));
+    let log_here = screen.editing() && io::stderr().is_terminal();
     let _ = LOG.set(Sink::start("log", move |line| match log_here {
         true => log.print(&format!("\x1b[2m{line}\x1b[0m")),
-        false => plain(&mut io::stderr(), line),
+        false => drop(io::stderr().write_all(format!("{line}\n").as_bytes())),
     }));
     let Some(path) = transcript else { return Ok(()) };
     let file = OpenOptions::new().create(true).append(true).open(path);
