@@ -131,7 +131,7 @@ impl Client {
         loop {
             let attempt = match name.take() {
                 Some(name) => name,
-                None => self.ask("Name: ")?,
+                None => self.ask("Name: ", "")?,
             };
             if self.socket.is_none() {
                 self.connect(self.host.clone(), self.port)?;
@@ -302,7 +302,7 @@ impl Client {
         loop {
             let answer = match &config.host {
                 Some(host) => host.clone(),
-                None => self.ask_or(&format!("Server host [{DEFAULT_HOST}]: "), DEFAULT_HOST)?,
+                None => self.ask(&format!("Server host [{DEFAULT_HOST}]: "), DEFAULT_HOST)?,
             };
             let (host, port_in_host) = protocol::split_host_port(&answer);
             match ((host.as_str(), DEFAULT_PORT).to_socket_addrs(), config.port.or(port_in_host)) {
@@ -321,7 +321,7 @@ impl Client {
     fn ask_port(&mut self) -> Result<u16, Stop> {
         loop {
             let answer =
-                self.ask_or(&format!("Port [{DEFAULT_PORT}]: "), &DEFAULT_PORT.to_string())?;
+                self.ask(&format!("Port [{DEFAULT_PORT}]: "), &DEFAULT_PORT.to_string())?;
             match answer.parse::<u16>() {
                 Ok(port) if port > 0 => return Ok(port),
                 _ => self.screen.print(&format!(
@@ -331,23 +331,18 @@ impl Client {
         }
     }
 
-    /// Asks `prompt` and returns the answer, trimmed, or `default` for none.
-    fn ask_or(&mut self, prompt: &str, default: &str) -> Result<String, Stop> {
-        let answer = self.ask(prompt)?;
-        Ok(if answer.is_empty() { default.into() } else { answer })
-    }
-
-    /// Asks `prompt` and waits for the answer, trimmed and cleaned. The end
-    /// of the keyboard (Ctrl-D) means the user changed their mind. Meanwhile
-    /// the server may speak: the name deadline passing ends the connection
-    /// quietly (`choose_name` makes a new one).
-    fn ask(&mut self, prompt: &str) -> Result<String, Stop> {
+    /// Asks `prompt` and waits for the answer, trimmed and cleaned, or
+    /// `default` for none. The end of the keyboard (Ctrl-D) means the user
+    /// changed their mind. Meanwhile the server may speak: the name deadline
+    /// passing ends the connection quietly (`choose_name` makes a new one).
+    fn ask(&mut self, prompt: &str, default: &str) -> Result<String, Stop> {
         self.screen.prompt(prompt);
         loop {
             match self.next() {
                 Input::Typed(answer) => {
                     self.screen.answered(prompt, &answer);
-                    return Ok(protocol::sanitize(&answer).trim().to_string());
+                    let answer = protocol::sanitize(&answer).trim().to_string();
+                    return Ok(if answer.is_empty() { default.into() } else { answer });
                 }
                 Input::KeyboardEnd => {
                     self.screen.print("");
@@ -732,9 +727,16 @@ pub fn restore_terminal() {
 
 /// Runs `stty ARGS` on our terminal; its output, or `None` if it failed.
 fn stty(args: &[&str]) -> Option<String> {
-    let mut stty = Command::new("stty");
-    stty.args(args).stdin(Stdio::inherit()).stderr(Stdio::null());
-    let output = stty.output().ok().filter(|out| out.status.success())?;
+    output_of("stty", args)
+}
+
+/// Runs a program as a shell user would (`stty` here; `date` and `hostname`
+/// for the server), with our stdin, which `stty` works on; its output, or
+/// `None` if it failed.
+pub fn output_of(program: &str, args: &[&str]) -> Option<String> {
+    let mut command = Command::new(program);
+    command.args(args).stdin(Stdio::inherit()).stderr(Stdio::null());
+    let output = command.output().ok().filter(|out| out.status.success())?;
     Some(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 

@@ -150,25 +150,19 @@ fn parse_server(args: &[String]) -> Result<server::Config, Exit> {
     let known = "--host --port --max-clients --max-per-address --name-timeout --max-line-rate \
                  --history --log";
     let mut flags = Flags::parse(args, SERVER_USAGE, known)?;
-    let whole = "a whole number";
+    let (whole, seconds) = ("a whole number", "a whole number of seconds");
+    let per_second = "a whole number of lines per second";
     Ok(server::Config {
         host: flags.take("--host").unwrap_or_else(|| "127.0.0.1".into()),
-        port: flags.number("--port", "a port number", 0..=65535, 1918)? as u16,
-        max_clients: flags.number("--max-clients", whole, 1..=100_000, 1000)? as usize,
-        max_per_address: flags.number("--max-per-address", whole, 1..=100_000, 64)? as usize,
-        name_timeout: Duration::from_secs(flags.number(
-            "--name-timeout",
-            "a whole number of seconds",
-            1..=3600,
-            30,
-        )?),
-        max_line_rate: flags.number(
-            "--max-line-rate",
-            "a whole number of lines per second",
-            0..=1000,
-            20,
-        )? as u32,
-        history: flags.number("--history", whole, 0..=100, 20)? as usize,
+        port: flags.number("--port", "a port number", 0..=65535)?.unwrap_or(1918) as u16,
+        max_clients: flags.number("--max-clients", whole, 1..=100_000)?.unwrap_or(1000) as usize,
+        max_per_address: flags.number("--max-per-address", whole, 1..=100_000)?.unwrap_or(64)
+            as usize,
+        name_timeout: Duration::from_secs(
+            flags.number("--name-timeout", seconds, 1..=3600)?.unwrap_or(30),
+        ),
+        max_line_rate: flags.number("--max-line-rate", per_second, 0..=1000)?.unwrap_or(20) as u32,
+        history: flags.number("--history", whole, 0..=100)?.unwrap_or(20) as usize,
         transcript: flags.take("--log"),
     })
 }
@@ -176,15 +170,11 @@ fn parse_server(args: &[String]) -> Result<server::Config, Exit> {
 fn parse_client(args: &[String]) -> Result<client::Config, Exit> {
     let known = "--host --port --name --retries";
     let mut flags = Flags::parse(args, CLIENT_USAGE, known)?;
-    let port = match flags.take("--port") {
-        None => None,
-        Some(text) => Some(check_number("--port", &text, "a port number", 1..=65535)? as u16),
-    };
     Ok(client::Config {
         host: flags.take("--host"),
-        port,
+        port: flags.number("--port", "a port number", 1..=65535)?.map(|port| port as u16),
         name: flags.take("--name"),
-        retries: flags.number("--retries", "a whole number", 0..=100, 8)? as u32,
+        retries: flags.number("--retries", "a whole number", 0..=100)?.unwrap_or(8) as u32,
     })
 }
 
@@ -207,13 +197,8 @@ impl Flags {
             if !known.split(' ').any(|known| known == flag) {
                 return Err(Exit::Usage(format!("unknown option '{arg}'")));
             }
-            let value = match inline {
-                Some(value) => value,
-                None => args
-                    .next()
-                    .cloned()
-                    .ok_or_else(|| Exit::Usage(format!("{flag} needs a value")))?,
-            };
+            let missing = || Exit::Usage(format!("{flag} needs a value"));
+            let value = inline.or_else(|| args.next().cloned()).ok_or_else(missing)?;
             pairs.push((flag.to_string(), value));
         }
         Ok(Flags(pairs))
@@ -227,36 +212,23 @@ impl Flags {
         Some(self.0.remove(at).1)
     }
 
-    /// The value of `flag` as a number within `range`, or `default` if the
-    /// flag is not given.
+    /// The value of `flag` as a number within `range`, if the flag is given;
+    /// outside the range, a usage error that names it.
     fn number(
         &mut self,
         flag: &str,
         what: &str,
         range: RangeInclusive<u64>,
-        default: u64,
-    ) -> Result<u64, Exit> {
-        match self.take(flag) {
-            None => Ok(default),
-            Some(text) => check_number(flag, &text, what, range),
+    ) -> Result<Option<u64>, Exit> {
+        let Some(text) = self.take(flag) else {
+            return Ok(None);
+        };
+        let (low, high) = (range.start(), range.end());
+        match text.parse::<u64>() {
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(Exit::Usage(format!(
+                "invalid {flag} '{text}': expected {what} from {low} to {high}"
+            ))),
         }
-    }
-}
-
-/// `text` as a number within `range`; otherwise a usage error that names the
-/// range.
-fn check_number(
-    flag: &str,
-    text: &str,
-    what: &str,
-    range: RangeInclusive<u64>,
-) -> Result<u64, Exit> {
-    match text.parse::<u64>() {
-        Ok(n) if range.contains(&n) => Ok(n),
-        _ => Err(Exit::Usage(format!(
-            "invalid {flag} '{text}': expected {what} from {} to {}",
-            range.start(),
-            range.end()
-        ))),
     }
 }

@@ -22,7 +22,7 @@
 //!   chat: `NAME: TEXT`, `NAME (private): TEXT` and, to the sender of a
 //!   `/msg`, `to NAME (private): TEXT`.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 use std::time::{Duration, Instant};
 
 /// The longest line a user may send, in bytes, not counting the `\n` (or
@@ -57,10 +57,11 @@ pub enum Line {
 /// Returns `Ok(None)` at end of input. A last line with no `\n` before the end
 /// of input is still returned: nothing the user typed is lost.
 ///
-/// Why not `BufRead::read_line`: it keeps reading until it finds a `\n`, so a
-/// client that sends 50 MB without one makes the server hold 50 MB. Here at
-/// most `limit + 1` bytes are ever kept (the `+ 1` is room for a `\r` before
-/// the `\n`); the rest of an overlong line is read and dropped.
+/// Why not `BufRead::read_line` alone: it keeps reading until it finds a
+/// `\n`, so a client that sends 50 MB without one makes the server hold
+/// 50 MB. Here `take` stops the reading after `limit + 1` bytes (the `+ 1` is
+/// room for a `\r` before the `\n`), and `skip_until` reads the rest of an
+/// overlong line without keeping it.
 ///
 /// `buf` is scratch space passed in by the caller so that one allocation serves
 /// a whole connection.
@@ -70,36 +71,16 @@ pub fn read_line_limited<R: BufRead>(
     buf: &mut Vec<u8>,
 ) -> io::Result<Option<Line>> {
     buf.clear();
+    if reader.by_ref().take(limit as u64 + 1).read_until(b'\n', buf)? == 0 {
+        return Ok(None); // the end of input
+    }
     let mut too_long = false;
-    loop {
-        let available = match reader.fill_buf() {
-            Ok(bytes) => bytes,
-            // A signal arrived during the read: not an error, just try again.
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if available.is_empty() {
-            // End of input. A partial last line still counts as a line.
-            if buf.is_empty() && !too_long {
-                return Ok(None);
-            }
-            break;
-        }
-        let (chunk, found_newline) = match available.iter().position(|&b| b == b'\n') {
-            Some(i) => (&available[..i], true),
-            None => (available, false),
-        };
-        // Keep bytes only while the line could still be within the limit.
-        if !too_long && buf.len() + chunk.len() <= limit + 1 {
-            buf.extend_from_slice(chunk);
-        } else {
-            too_long = true;
-        }
-        let used = chunk.len() + usize::from(found_newline);
-        reader.consume(used);
-        if found_newline {
-            break;
-        }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    } else if buf.len() > limit {
+        // Stopped by `take`: what may follow is only the `\n` (1 byte) or
+        // the end of input (0); anything more makes the line too long.
+        too_long = reader.skip_until(b'\n')? > 1;
     }
     if buf.last() == Some(&b'\r') {
         buf.pop();
@@ -568,12 +549,8 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket.
     pub fn new(per_second: u32, burst: u32, now: Instant) -> TokenBucket {
-        TokenBucket {
-            per_second: f64::from(per_second),
-            burst: f64::from(burst),
-            tokens: f64::from(burst),
-            last: now,
-        }
+        let (per_second, burst) = (f64::from(per_second), f64::from(burst));
+        TokenBucket { per_second, burst, tokens: burst, last: now }
     }
 
     /// Takes `tokens` (one per line, a fraction for part of a line's worth);
@@ -683,6 +660,14 @@ mod tests {
     fn line_one_byte_over_the_limit_is_too_long() {
         let input = format!("{}\nnext\n", "x".repeat(MAX_LINE_BYTES + 1));
         assert_eq!(lines(input.as_bytes(), MAX_LINE_BYTES), vec![Line::TooLong, text("next")]);
+    }
+
+    #[test]
+    fn only_a_crlf_may_follow_the_limit() {
+        // At the limit, then: `\r\n`; one byte too many; a `\r` and more;
+        // a `\r` at the end of input.
+        let got = lines(b"abc\r\nabcd\nabc\rx\nabc\r", 3);
+        assert_eq!(got, vec![text("abc"), Line::TooLong, Line::TooLong, text("abc")]);
     }
 
     #[test]

@@ -48,7 +48,6 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::OpenOptions;
 use std::io::{self, BufReader, IsTerminal, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::process::Command as Process;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -1195,8 +1194,7 @@ impl Room {
 /// This machine's offset from UTC in seconds, from `date +%z` (`+0100`): std
 /// knows no time zones. 0 (UTC) where `date` cannot tell, on Windows say.
 fn utc_offset() -> i64 {
-    let date = Process::new("date").arg("+%z").output();
-    let text = date.map(|d| String::from_utf8_lossy(&d.stdout).into_owned()).unwrap_or_default();
+    let text = client::output_of("date", &["+%z"]).unwrap_or_default();
     // `+HHMM` or `-HHMM`; what does not parse counts as 0.
     let number = |at: usize| text.get(at..at + 2).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
     let sign = if text.starts_with('-') { -1 } else { 1 };
@@ -1207,9 +1205,7 @@ fn utc_offset() -> i64 {
 /// addresses, as `hostname -I` lists them (Linux, with no network traffic),
 /// or where to find them.
 fn where_to_join(port: u16) -> String {
-    let listed = Process::new("hostname").arg("-I").output().ok().filter(|o| o.status.success());
-    let listed = listed.map(|o| o.stdout).unwrap_or_default();
-    let text = String::from_utf8_lossy(&listed);
+    let text = client::output_of("hostname", &["-I"]).unwrap_or_default();
     let join = "students join with: chatroom client --host";
     let ipv4 = text.split_whitespace().filter(|address| !address.contains(':'));
     let lines: Vec<String> =
