@@ -135,7 +135,7 @@ fn the_server_says_where_students_join() {
 fn the_console_in_a_terminal_keeps_the_command_whole() {
     let mut console = Client::server_in_terminal(&["--port", "0"]);
     console.expect_output("listening on 127.0.0.1:");
-    let port: String = console.seen.chars().take_while(char::is_ascii_digit).collect();
+    let port = console.expect_output("\r\n");
     console.type_text("/say hel");
     console.expect_output("> /say hel");
     let addr = format!("127.0.0.1:{port}").parse().unwrap();

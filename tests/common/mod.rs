@@ -9,7 +9,7 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -335,6 +335,25 @@ pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
+/// The next connection to `listener` (a fake server's), within `PATIENCE`;
+/// panics if none comes.
+pub fn accept(listener: &TcpListener) -> TcpStream {
+    listener.set_nonblocking(true).expect("a non-blocking listener");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).expect("a blocking socket");
+                return stream;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("accept failed: {e}"),
+        }
+        assert!(Instant::now() < deadline, "nobody connected in time");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// A raw TCP connection to the server, like `nc` would make: the checker's
 /// own (`examples/check/peer.rs`), whose steps panic here with its message.
 pub use peer::Peer as Conn;
@@ -477,13 +496,14 @@ impl Client {
     }
 
     /// Waits until stdout, after what earlier calls consumed, contains
-    /// `text`; consumes up to the end of it.
-    pub fn expect_output(&mut self, text: &str) {
+    /// `text`; consumes up to the end of it, and returns what came before.
+    pub fn expect_output(&mut self, text: &str) -> String {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(at) = self.seen.find(text) {
+                let before = self.seen[..at].to_string();
                 self.seen.drain(..at + text.len());
-                return;
+                return before;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.output.recv_timeout(left) {
