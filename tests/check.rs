@@ -5,16 +5,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-/// `cargo test` builds the examples next to the binary, in `examples/`.
 fn check(args: &[&str]) -> Output {
-    let bin = assert_cmd::cargo::cargo_bin("chatroom");
-    let dir = bin.parent().expect("target dir").join("examples");
-    let exe: PathBuf = dir.join(format!("check{}", std::env::consts::EXE_SUFFIX));
-    assert!(exe.exists(), "{} is built by cargo test", exe.display());
-    Command::new(exe).args(args).output().expect("run the checker")
+    common::example("check").args(args).output().expect("run the checker")
 }
 
 /// Every rule holds for `chatroom server`, and every optional feature is
@@ -25,8 +19,7 @@ fn every_rule_holds_for_chatroom() {
     let output = check(&["--server", &server]);
     let card = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{card}");
-    let rules = card.lines().filter(|l| l.starts_with("  PASS") || l.starts_with("  FAIL")).count();
-    assert!(card.contains(&format!("\n{rules} of {rules} rules hold\n")), "{card}");
+    assert!(card.contains("\n28 of 28 rules hold\n"), "{card}");
     assert_eq!(card.lines().filter(|l| l.starts_with("  yes ")).count(), 4, "{card}");
 }
 
@@ -50,6 +43,24 @@ fn a_running_server_is_checked_by_address() {
     let note = "(the room is not empty and quiet: rules that count who is online will fail)";
     assert!(card.contains(&format!("\n{note}\n")), "{card}");
     assert!(card.contains("  FAIL  a name is welcomed with who is online\n"), "{card}");
+}
+
+/// The report's design, graded (as the README shows): the Python server
+/// breaks rules, and each FAIL says what was sent, expected and got.
+#[test]
+fn the_report_design_fails_with_what_was_sent_expected_and_got() {
+    let server = "python3 examples/report_server.py {port}";
+    let output = check(&["--server", server, "--only", "handshake,wire"]);
+    let card = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{card}");
+    assert!(card.contains("\n6 of 15 rules hold\n"), "{card}");
+    let fail = [
+        "  FAIL  control characters are removed",
+        "        sent:     alice> \\u{1b}[2Jred\\u{7}\\u{9}tab\\u{7f} \\u{9b}csi\\u{0}\\u{d}",
+        "        expected: alice: [2Jred tab csi",
+        "        got:      alice: \\u{1b}[2Jred\\u{7}\\u{9}tab\\u{7f} \\u{9b}csi\\u{0} (on bob's connection)",
+    ];
+    assert!(card.contains(&fail.join("\n")), "{card}");
 }
 
 /// A server that is not running is a clear error, exit 1.

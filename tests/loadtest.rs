@@ -2,16 +2,10 @@
 //! each kind against the real server and reports what it should. (Speed is
 //! never asserted here: that is the benchmark's job, on a quiet machine.)
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-/// `cargo test` builds the examples next to the binary, in `examples/`.
-fn loadtest() -> Command {
-    let bin = assert_cmd::cargo::cargo_bin("chatroom");
-    let dir = bin.parent().expect("target dir").join("examples");
-    let exe: PathBuf = dir.join(format!("loadtest{}", std::env::consts::EXE_SUFFIX));
-    assert!(exe.exists(), "{} is built by cargo test", exe.display());
-    Command::new(exe)
+fn loadtest() -> std::process::Command {
+    common::example("loadtest")
 }
 
 /// Pulls `"field": value` out of the benchmark's JSON, for row `row`.

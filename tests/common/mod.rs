@@ -323,6 +323,16 @@ pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
+/// The example `name` (`examples/`), which `cargo test` builds next to the
+/// binary: the checker, the benchmark.
+pub fn example(name: &str) -> Command {
+    let bin = assert_cmd::cargo::cargo_bin("chatroom");
+    let dir = bin.parent().expect("target dir").join("examples");
+    let exe = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(exe.exists(), "{} is built by cargo test", exe.display());
+    Command::new(exe)
+}
+
 /// Waits for a child to exit, up to `PATIENCE`; panics if it does not.
 pub fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + PATIENCE;
