@@ -150,9 +150,7 @@ fn the_console_in_a_terminal_keeps_the_command_whole() {
     bob.expect("* server is shutting down");
     let (code, _) = console.wait_exit();
     assert_eq!(code, Some(0));
-    let settings = console.terminal_settings();
-    assert_eq!(settings.len(), 2, "{:?}", console.all);
-    assert_eq!(settings[0], settings[1], "the terminal was not restored");
+    console.assert_terminal_restored("");
 }
 
 /// A server that cannot start after taking the terminal (here: a transcript
@@ -164,7 +162,5 @@ fn a_server_that_cannot_start_puts_the_terminal_back() {
     console.expect_output(&format!("error: cannot open the transcript {log}: "));
     let (code, _) = console.wait_exit();
     assert_eq!(code, Some(1));
-    let settings = console.terminal_settings();
-    assert_eq!(settings.len(), 2, "{:?}", console.all);
-    assert_eq!(settings[0], settings[1], "the terminal was not restored");
+    console.assert_terminal_restored("");
 }

@@ -104,9 +104,7 @@ fn the_terminal_is_restored_on_every_way_out() {
             _ => al.type_text(keys),
         }
         let _ = al.wait_exit();
-        let settings = al.terminal_settings();
-        assert_eq!(settings.len(), 2, "{way}: {:?}", al.all);
-        assert_eq!(settings[0], settings[1], "{way}: the terminal was not restored");
+        al.assert_terminal_restored(way);
     }
 }
 

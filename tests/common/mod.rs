@@ -525,10 +525,17 @@ impl Client {
         }
     }
 
-    /// The terminal's settings as printed before and after the program (see
-    /// `in_terminal`): the same twice if it put them back.
-    pub fn terminal_settings(&self) -> Vec<&str> {
-        self.all.lines().filter_map(|l| Some(l[l.find("settings: ")? + 10..].trim_end())).collect()
+    /// Checks the terminal's settings as printed before and after the
+    /// program (see `in_terminal`): the same twice if it put them back.
+    /// `context` says which case failed, in a test of several.
+    pub fn assert_terminal_restored(&self, context: &str) {
+        let settings: Vec<&str> = self
+            .all
+            .lines()
+            .filter_map(|l| Some(l[l.find("settings: ")? + 10..].trim_end()))
+            .collect();
+        assert_eq!(settings.len(), 2, "{context}: {:?}", self.all);
+        assert_eq!(settings[0], settings[1], "{context}: the terminal was not restored");
     }
 
     fn take(&mut self, bytes: &[u8]) {
