@@ -154,8 +154,10 @@ fn users_who_stopped_reading_cost_bounded_memory() {
 
 /// With flood control off nothing paces the room, and only the outbox bound
 /// holds memory: 20 users who stopped reading (with small receive buffers)
-/// while one user sends 80 MB that another reads. A server that kept every
-/// line for them would pass 64 MiB; this one lets them go ("too slow").
+/// while one user sends 80 MB that another reads, 100 KB at a time (a reader
+/// slower than the sender would be cut off too: nothing paces the sender).
+/// A server that kept every line for them would pass 64 MiB; this one lets
+/// them go ("too slow").
 #[test]
 fn users_who_stopped_reading_are_let_go_before_memory_grows() {
     let server = Server::start(&["--max-line-rate", "0"]);
@@ -167,20 +169,16 @@ fn users_who_stopped_reading_are_let_go_before_memory_grows() {
         idle.expect_prefix(&format!("* welcome idle{i};"));
         stalled.push(idle);
     }
-    let [mut reader, sender] = [("127.0.0.10", "reader"), ("127.0.0.11", "sender")]
+    let [mut reader, mut sender] = [("127.0.0.10", "reader"), ("127.0.0.11", "sender")]
         .map(|(source, name)| server.join_from(source, name));
-    let mut stream = sender.stream.try_clone().unwrap();
-    let megabyte: String = (0..1000).map(|i| format!("{i} {}\n", "m".repeat(995))).collect();
-    let flood = thread::spawn(move || {
-        for _ in 0..80 {
-            stream.write_all(megabyte.as_bytes()).unwrap();
+    let lines: String = (0..100).map(|i| format!("{i} {}\n", "m".repeat(995))).collect();
+    for _ in 0..800 {
+        sender.send_raw(lines.as_bytes());
+        let mut heard = 0;
+        while heard < 100 {
+            heard += usize::from(reader.read_line().starts_with("sender: "));
         }
-    });
-    let mut heard = 0;
-    while heard < 80 * 1000 {
-        heard += usize::from(reader.read_line().starts_with("sender: "));
     }
-    flood.join().unwrap();
     let peak = server.peak_rss_kib();
     assert!(peak < 64 * 1024, "server peak RSS {peak} KiB");
 }
