@@ -26,7 +26,10 @@ import sys
 import threading
 
 clients = []  # (socket, name) of the clients who have chosen a name
-clients_lock = threading.Lock()
+# Re-entrant: a thread holding it may call broadcast(), which takes it again,
+# so that joining (or leaving) and telling the others is one step: nobody
+# can join in between and hear of someone already in their welcome.
+clients_lock = threading.RLock()
 
 
 def broadcast(text, sender):
@@ -55,7 +58,7 @@ def handle(conn):
             names = sorted((n for _, n in clients), key=str.lower)
             online = f"online ({len(names)}): {', '.join(names)}"
             conn.sendall(f"* welcome {name}; {online} (type /help for commands)\n".encode())
-        broadcast(f"* {name} joined", conn)
+            broadcast(f"* {name} joined", conn)
         for line in lines:
             if line.strip():
                 broadcast(f"{name}: {line.strip()}", conn)
@@ -65,9 +68,9 @@ def handle(conn):
         with clients_lock:
             if (conn, name) in clients:
                 clients.remove((conn, name))
+            if name:
+                broadcast(f"* {name} left", None)
         conn.close()
-        if name:
-            broadcast(f"* {name} left", None)
 
 
 def main():
