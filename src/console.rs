@@ -1,0 +1,147 @@
+//! The teacher's console: the server's own terminal, where the teacher types
+//! `/say`, `/who`, `/kick` and `/quit` (beyond the report, whose server only
+//! prints its errors there, §5).
+//!
+//! The console holds no state of its own: its commands reach the broker as
+//! events, like everything else that touches the room, and the broker
+//! prints the answers. In a terminal it uses the same line editor as the
+//! client (`terminal.rs`), so nothing that arrives cuts the command being
+//! typed. Without a terminal (stdin at its end: `nohup`, a service, a test)
+//! the console is off and the server simply runs.
+//!
+//! Not here: what the commands do (`room.rs`), the outputs (`output.rs`).
+
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread;
+
+use crate::output;
+use crate::protocol::{error, notice};
+use crate::room::Event;
+use crate::terminal::{self, Typed};
+use crate::text;
+
+/// How many typed lines may wait for the console thread: a teacher types
+/// far slower than it reads.
+const TYPED_QUEUE: usize = 16;
+
+/// Starts the keyboard, the outputs that print above it, and the console
+/// thread, which sends the teacher's commands to the broker as `events`.
+pub fn start(events: SyncSender<Event>, transcript: Option<&str>) -> Result<(), String> {
+    let (keys, typed) = mpsc::sync_channel(TYPED_QUEUE);
+    let screen = terminal::start_keyboard(keys, "> ");
+    output::start(&screen, transcript)?;
+    let editing = screen.editing();
+    // Spawn: the console, for as long as there is a keyboard.
+    let work = move || run_console(&events, typed, editing);
+    thread::Builder::new().name("console".into()).spawn(work).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The console thread: each typed line becomes an event for the broker, or
+/// is answered here (`/help`, a mistake). Ctrl-C stops the server as `/quit`
+/// does; Ctrl-D in the editor only says how to stop it, so that a stray key
+/// cannot end a class.
+fn run_console(events: &SyncSender<Event>, typed: Receiver<Typed>, editing: bool) {
+    for input in typed {
+        let parsed = match input {
+            Typed::Line(line) => parse_console(text::sanitize(&line).trim()),
+            Typed::Interrupt => Ok(Some(Event::Shutdown)),
+            Typed::End if editing => Err(notice("the server goes on; /quit stops it")),
+            Typed::End => return, // no terminal: the console is off
+        };
+        match parsed {
+            Ok(Some(event)) => {
+                if events.send(event).is_err() {
+                    return; // the broker has stopped
+                }
+            }
+            Ok(None) => {} // an empty line
+            Err(answer) => output::console(answer),
+        }
+    }
+}
+
+/// Understands one cleaned line typed on the console: the event it asks the
+/// broker for, or `Err` with the answer to print here; `None` for an empty
+/// line.
+fn parse_console(line: &str) -> Result<Option<Event>, String> {
+    let (word, args) = line.split_once(' ').map_or((line, ""), |(word, args)| (word, args.trim()));
+    let event = match word {
+        "" => return Ok(None),
+        "/say" if !args.is_empty() => Event::Announce(args.to_string()),
+        "/say" => return Err(error("usage: /say TEXT")),
+        "/who" => Event::ListUsers,
+        "/kick" if !args.is_empty() => {
+            let (name, reason) = args.split_once(' ').unwrap_or((args, ""));
+            let reason = if reason.trim().is_empty() { "no reason given" } else { reason.trim() };
+            Event::Kick { name: name.to_string(), reason: reason.to_string() }
+        }
+        "/kick" => return Err(error("usage: /kick NAME [REASON]")),
+        "/quit" => Event::Shutdown,
+        "/help" => return Err(console_help()),
+        _ => return Err(error(&format!("unknown console command {word} (type /help for the list)"))),
+    };
+    Ok(Some(event))
+}
+
+/// The lines that answer `/help` on the server's console.
+fn console_help() -> String {
+    [
+        notice("console commands:"),
+        notice("  /say TEXT            tell everyone, as * [server] TEXT"),
+        notice("  /who                 list who is online"),
+        notice("  /kick NAME [REASON]  disconnect NAME"),
+        notice("  /quit                tell everyone, close every connection, stop"),
+        notice("  /help                this list"),
+    ]
+    .concat()
+}
+
+/// How students reach a server listening on every interface: this machine's
+/// addresses, as `hostname -I` lists them (Linux), or where to find them.
+pub fn where_to_join(port: u16) -> String {
+    let text = terminal::output_of("hostname", &["-I"]).unwrap_or_default();
+    let join = "students join with: chatroom client --host";
+    let ipv4 = text.split_whitespace().filter(|address| !address.contains(':'));
+    let lines: Vec<String> = ipv4.map(|address| format!("{join} {address} --port {port}")).collect();
+    if lines.is_empty() {
+        let find = "'ip addr' on Linux, 'ifconfig' on macOS, 'ipconfig' on Windows";
+        return format!("students join with this machine's address ({find}) and port {port}");
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_commands_are_recognised() {
+        assert!(matches!(parse_console("/say hi all"), Ok(Some(Event::Announce(t))) if t == "hi all"));
+        assert!(matches!(parse_console("/who"), Ok(Some(Event::ListUsers))));
+        assert!(matches!(parse_console("/quit"), Ok(Some(Event::Shutdown))));
+        assert_eq!(parse_console("/help").err(), Some(console_help()));
+        assert!(matches!(parse_console(""), Ok(None)));
+    }
+
+    #[test]
+    fn kick_takes_a_name_and_an_optional_reason() {
+        let kick = |line: &str| match parse_console(line) {
+            Ok(Some(Event::Kick { name, reason })) => (name, reason),
+            _ => panic!("not a kick: {line}"),
+        };
+        assert_eq!(kick("/kick bob spamming the room"), ("bob".into(), "spamming the room".into()));
+        assert_eq!(kick("/kick bob"), ("bob".into(), "no reason given".into()));
+    }
+
+    #[test]
+    fn console_errors_are_refused_lines() {
+        let refused = |text: &str| Some(text.to_string());
+        assert_eq!(parse_console("/kick").err(), refused("! usage: /kick NAME [REASON]\n"));
+        assert_eq!(parse_console("/say").err(), refused("! usage: /say TEXT\n"));
+        assert_eq!(
+            parse_console("hello").err(),
+            refused("! unknown console command hello (type /help for the list)\n")
+        );
+    }
+}

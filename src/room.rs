@@ -1,0 +1,368 @@
+//! The room and its broker: the one thread that owns who is online and
+//! decides who gets which line. The report says only that the server
+//! "manages the communication" among the clients (§3.1) and that everyone
+//! shares one chatroom (§2); this file is how this server does it.
+//!
+//! Everything that touches the room arrives as an [`Event`] on one channel:
+//! a connection that arrived, a line a reader read, a reader or writer that
+//! ended, a teacher's command. The broker handles them one at a time, so
+//! the order it hears them in is the order everyone sees them in, and the
+//! room needs no lock.
+//!
+//! Why not the common way, the clients' sockets in a list behind a lock,
+//! each reader writing every line to each socket in turn while holding it:
+//! one client that stops reading blocks that write, the lock stays held,
+//! and the whole room freezes. Here the broker never writes to a socket: it
+//! puts lines into each user's outbox, and each user's writer sends them
+//! (`outbox.rs`).
+//!
+//! Not here: reading lines (`server.rs`), the words (`protocol.rs`).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{SocketAddr, TcpStream};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::time::{Duration, Instant};
+
+use crate::names;
+use crate::outbox::{self, Outbox};
+use crate::output;
+use crate::protocol::{self, Command, Leave, Line};
+
+/// Everything the broker hears, from every reader, every writer and the
+/// console, on one channel.
+pub enum Event {
+    /// A new connection, from its reader: the broker gives it an outbox and
+    /// a writer, and asks for a name.
+    Arrived { id: u64, peer: SocketAddr, socket: Arc<TcpStream> },
+    /// A line the connection's reader read and cleaned: a name, until one
+    /// is taken; then a chat line or a command.
+    Said { id: u64, line: Line },
+    /// The connection's reader or writer ended, and why.
+    Ended { id: u64, why: Leave },
+    /// Beyond the report, the teacher's console: `/say TEXT`.
+    Announce(String),
+    /// `/who` on the console.
+    ListUsers,
+    /// `/kick NAME [REASON]`.
+    Kick { name: String, reason: String },
+    /// `/quit` on the console, or Ctrl-C there.
+    Shutdown,
+}
+
+/// One connection, as the broker holds it.
+struct Member {
+    /// `None` while the connection is still choosing a name; then the name
+    /// as they typed it, shown on every line they send.
+    name: Option<String>,
+    peer: SocketAddr,
+    /// Their lines to come. Dropping it lets their writer finish and close.
+    outbox: Outbox,
+    /// Lines for them from this round, not yet in the outbox (see
+    /// [`Room::end_round`]).
+    pending: Vec<Arc<str>>,
+}
+
+/// How the room was asked to run (`chatroom server --help`).
+pub struct Settings {
+    /// How long a new connection has to choose a name.
+    pub name_timeout: Duration,
+    /// How many public lines a newcomer is shown after the welcome.
+    pub history: usize,
+}
+
+/// The room: every connection, named or not. Owned by the broker alone.
+pub struct Room {
+    members: HashMap<u64, Member>,
+    /// Folded name (`names::fold_name`) to id: finds `/msg` targets, keeps
+    /// names unique and, sorted, gives `/who` its order. Changes with
+    /// `members`, so every id in it is a key there.
+    by_name: BTreeMap<String, u64>,
+    /// Connections still choosing a name, with their deadlines, oldest first.
+    choosing: VecDeque<(Instant, u64)>,
+    /// Beyond the report: the last public lines, for newcomers.
+    history: VecDeque<Arc<str>>,
+    settings: Settings,
+    /// Given to each writer, to tell the broker when it ends.
+    events: SyncSender<Event>,
+    /// Each writer holds a clone; see [`run_broker`].
+    done: Sender<()>,
+}
+
+/// The most events the broker handles in one round besides the first. A
+/// round: an event, then those that arrived meanwhile, then each user's
+/// lines go to their outbox (`end_round`), so that a busy room wakes each
+/// writer once for many lines instead of once a line. Bounded, so that the
+/// first event of a round never waits long for its lines to leave.
+const ROUND_EVENTS: usize = 64;
+
+/// The broker: handles every event until the console's `/quit`, then
+/// returns. It ends with the room it owns: its `done` sender is dropped
+/// then, so once every writer has ended too, `done`'s receiver (in
+/// `server::run`) hears the channel close, the sign that every last line is
+/// out.
+pub fn run_broker(inbox: Receiver<Event>, mut room: Room) {
+    loop {
+        let wait = room.next_deadline().map(|at| at.saturating_duration_since(Instant::now()));
+        let first = match inbox.recv_timeout(wait.unwrap_or(Duration::MAX)) {
+            Ok(event) => Some(event),
+            Err(RecvTimeoutError::Timeout) => None, // a name deadline passed
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let mut flow = first.map_or(ControlFlow::Continue(()), |event| room.handle(event));
+        let mut more = inbox.try_iter().take(ROUND_EVENTS);
+        while flow.is_continue() {
+            let Some(event) = more.next() else { break };
+            flow = room.handle(event);
+        }
+        room.close_late_names(Instant::now());
+        room.end_round();
+        if flow.is_break() {
+            return;
+        }
+    }
+}
+
+impl Room {
+    pub fn new(settings: Settings, events: SyncSender<Event>, done: Sender<()>) -> Room {
+        let (members, by_name, choosing, history) = Default::default();
+        Room { members, by_name, choosing, history, settings, events, done }
+    }
+
+    /// Acts on one event; `Break` once the server is shutting down.
+    fn handle(&mut self, event: Event) -> ControlFlow<()> {
+        match event {
+            Event::Arrived { id, peer, socket } => self.arrive(id, peer, socket),
+            Event::Said { id, line: Line::TooLong } => self.post(id, protocol::line_too_long()),
+            Event::Said { id, line: Line::Text(text) } => match self.name_of(id) {
+                None => self.try_name(id, text),
+                Some(_) => self.command(id, protocol::parse_command(&text)),
+            },
+            Event::Ended { id, why } => self.leave(id, why),
+            Event::Announce(text) => self.announce(&text),
+            Event::ListUsers => output::console(self.list_users()),
+            Event::Kick { name, reason } => self.kick(&name, reason),
+            Event::Shutdown => {
+                self.shut_down();
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// A new connection: its outbox and writer, the greeting, and a deadline
+    /// to choose a name by (report §6: once connected, the client asks for a
+    /// name).
+    fn arrive(&mut self, id: u64, peer: SocketAddr, socket: Arc<TcpStream>) {
+        let (events, done) = (self.events.clone(), self.done.clone());
+        // Told by the writer when it ends; `done` is dropped with it.
+        let ended = move |why| {
+            let _ = events.send(Event::Ended { id, why });
+            drop(done);
+        };
+        let outbox = match outbox::start_writer(id, socket, ended) {
+            Ok(outbox) => outbox,
+            Err(e) => return output::log(format!("{peer} dropped: {e}")),
+        };
+        let member = Member { name: None, peer, outbox, pending: Vec::new() };
+        self.members.insert(id, member);
+        self.choosing.push_back((Instant::now() + self.settings.name_timeout, id));
+        self.post(id, protocol::greeting());
+    }
+
+    /// The name of connection `id`, if it has chosen one.
+    fn name_of(&self, id: u64) -> Option<&str> {
+        self.members.get(&id)?.name.as_deref()
+    }
+
+    /// A line from a connection still choosing its name: the name, if it is
+    /// a valid one nobody online has; otherwise the `! ` line saying why not.
+    fn try_name(&mut self, id: u64, text: String) {
+        let name = text.trim().to_string();
+        let folded = names::fold_name(&name);
+        if let Err(why) = names::validate_name(&name) {
+            self.post(id, protocol::name_refused(&why));
+        } else if self.by_name.contains_key(&folded) {
+            self.post(id, protocol::name_taken(&name));
+        } else if let Some(member) = self.members.get_mut(&id) {
+            output::log(format!("{} joined as {name}", member.peer));
+            member.name = Some(name.clone());
+            self.by_name.insert(folded, id);
+            self.choosing.retain(|&(_, waiting)| waiting != id);
+            // The welcome is the newcomer's first line after the name: the
+            // client takes it as the sign that the name was accepted.
+            self.post(id, protocol::welcome(&name, self.names()));
+            let earlier: Vec<Arc<str>> = self.history.iter().cloned().collect();
+            earlier.into_iter().for_each(|line| self.post_shared(id, line));
+            self.broadcast(protocol::joined(&name), Some(id));
+        }
+    }
+
+    /// The names online, sorted by their folded form.
+    fn names(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.by_name.values().filter_map(|id| self.name_of(*id))
+    }
+
+    /// A joined user's line: a chat line goes to everyone else (report §2:
+    /// "several users talk to one another in one shared chatroom"), a
+    /// command is answered. An empty line says nothing.
+    fn command(&mut self, id: u64, command: Option<Command>) {
+        let Some(name) = self.name_of(id).map(str::to_string) else { return };
+        match command {
+            None => {}
+            Some(Command::Chat(text)) => {
+                let line = protocol::chat(&name, &text);
+                self.remember(&line);
+                self.broadcast(line, Some(id));
+            }
+            Some(Command::Msg { to, text }) => match self.by_name.get(&names::fold_name(&to)) {
+                Some(&to_id) => {
+                    let to_name = self.name_of(to_id).unwrap_or(&to).to_string();
+                    self.post(to_id, protocol::private(&name, &text));
+                    self.post(id, protocol::private_sent(&to_name, &text));
+                }
+                None => self.post(id, protocol::no_such_user(&to)),
+            },
+            Some(Command::Who) => self.post(id, protocol::online(self.names())),
+            Some(Command::Help) => self.post(id, protocol::help()),
+            Some(Command::Refused(line)) => self.post(id, line),
+            Some(Command::Quit) => {
+                self.post(id, protocol::bye(&name));
+                self.leave(id, Leave::Quit);
+            }
+        }
+    }
+
+    /// Takes a connection out of the room and, if it had joined, tells
+    /// everyone else. Its last lines go to its outbox, which is then dropped:
+    /// the writer sends what is queued and closes the connection.
+    fn leave(&mut self, id: u64, why: Leave) {
+        let Some(mut member) = self.members.remove(&id) else {
+            return; // already gone: the reader's end after a kick, say
+        };
+        // `std::mem::take`: the lines, leaving an empty list in their place.
+        let _ = member.outbox.send(std::mem::take(&mut member.pending));
+        let Some(name) = member.name else { return };
+        self.by_name.remove(&names::fold_name(&name));
+        if let Some(left) = protocol::left(&name, &why) {
+            output::log(format!("{} {}", member.peer, left.trim_start_matches("* ").trim_end()));
+            self.broadcast(left, None);
+        }
+    }
+
+    /// One line for one connection, in this round.
+    fn post(&mut self, id: u64, line: String) {
+        self.post_shared(id, Arc::from(line));
+    }
+
+    fn post_shared(&mut self, id: u64, line: Arc<str>) {
+        if let Some(member) = self.members.get_mut(&id) {
+            member.pending.push(line);
+        }
+    }
+
+    /// One line for every joined user but `except`. It is made once and
+    /// shared: each holds a pointer to it (an `Arc`), not a copy. Beyond the
+    /// report, the teacher's console and the transcript show it too.
+    fn broadcast(&mut self, line: String, except: Option<u64>) {
+        output::room(&line);
+        let line: Arc<str> = Arc::from(line);
+        for (&id, member) in &mut self.members {
+            if member.name.is_some() && Some(id) != except {
+                member.pending.push(Arc::clone(&line));
+            }
+        }
+    }
+
+    /// The end of a round: each member's lines go to their outbox. Anyone
+    /// whose outbox is full has stopped reading and leaves, which tells the
+    /// others: hence the loop.
+    fn end_round(&mut self) {
+        loop {
+            let mut too_slow = Vec::new();
+            for (&id, member) in self.members.iter_mut() {
+                let batch = std::mem::take(&mut member.pending);
+                if !batch.is_empty() && member.outbox.send(batch).is_err() {
+                    let when = if member.name.is_some() { "" } else { " before choosing a name" };
+                    output::log(format!("{} stopped reading{when}", member.peer));
+                    too_slow.push(id);
+                }
+            }
+            if too_slow.is_empty() {
+                return;
+            }
+            for id in too_slow {
+                self.leave(id, Leave::TooSlow);
+            }
+        }
+    }
+}
+
+// Beyond the report: the name deadline, the history, the teacher's console.
+
+impl Room {
+    /// When the oldest connection still choosing a name must have one.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.choosing.front().map(|&(at, _)| at)
+    }
+
+    /// Closes every connection whose time to choose a name is up. (A plain
+    /// read timeout would restart with every byte: a client sending one
+    /// byte every 29 seconds would hold its place for ever.)
+    fn close_late_names(&mut self, now: Instant) {
+        while let Some(&(at, id)) = self.choosing.front() {
+            if at > now {
+                return;
+            }
+            self.choosing.pop_front();
+            let seconds = self.settings.name_timeout.as_secs();
+            if let Some(member) = self.members.get(&id) {
+                output::log(format!("{} closed: no name within {seconds}s", member.peer));
+            }
+            self.post(id, protocol::name_deadline(seconds));
+            self.leave(id, Leave::Lost);
+        }
+    }
+
+    /// Keeps a public line for newcomers (`--history`): at most that many
+    /// lines, each at most about 3 KB, stored once.
+    fn remember(&mut self, line: &str) {
+        self.history.push_back(Arc::from(protocol::earlier(line)));
+        if self.history.len() > self.settings.history {
+            self.history.pop_front();
+        }
+    }
+
+    /// `/say TEXT` on the console: a notice to everyone.
+    fn announce(&mut self, text: &str) {
+        let line = protocol::from_server(text);
+        self.remember(&line);
+        self.broadcast(line, None);
+        output::console(protocol::notice(&format!("said to {} user(s)", self.by_name.len())));
+    }
+
+    /// `/who` on the console.
+    fn list_users(&self) -> String {
+        protocol::online(self.names())
+    }
+
+    /// `/kick NAME [REASON]`: the user is told why, and removed.
+    fn kick(&mut self, name: &str, reason: String) {
+        let Some(&id) = self.by_name.get(&names::fold_name(name)) else {
+            return output::console(protocol::no_such_user(name));
+        };
+        let name = self.name_of(id).unwrap_or(name).to_string();
+        self.post(id, protocol::removed(&reason));
+        self.leave(id, Leave::Removed(reason));
+        output::console(protocol::notice(&format!("removed {name}")));
+    }
+
+    /// Says goodbye to everyone and lets every connection go: each writer
+    /// delivers the last lines and closes.
+    fn shut_down(&mut self) {
+        self.broadcast(protocol::shutting_down(), None);
+        let ids: Vec<u64> = self.members.keys().copied().collect();
+        ids.into_iter().for_each(|id| self.leave(id, Leave::Shutdown));
+    }
+}

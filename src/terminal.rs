@@ -1,0 +1,332 @@
+//! The terminal: the keyboard thread, and a small line editor that keeps the
+//! line being typed whole while other lines arrive above it (beyond the
+//! report, whose window had a separate input field, §4.2). Used by the
+//! client and by the server's console alike.
+//!
+//! Std has no terminal API: raw mode is `stty`, run as a shell user would,
+//! so the editor runs on Unix terminals only; elsewhere (a pipe, Windows,
+//! `TERM=dumb`) the keyboard thread reads plain lines and printing is plain.
+//!
+//! Not here: what a typed line means (the client and the console decide).
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread;
+
+use crate::protocol::{self, Line, MAX_LINE_BYTES};
+
+/// What the keyboard thread hands on.
+pub enum Typed {
+    /// A line, finished with Enter.
+    Line(String),
+    /// Ctrl-C in the line editor.
+    Interrupt,
+    /// The end of input: Ctrl-D on an empty line, or a pipe's end.
+    End,
+}
+
+/// Starts the keyboard thread; returns the screen to print on.
+///
+/// In a terminal on Unix (not `TERM=dumb`) the thread runs a small line
+/// editor: the line being typed stays whole on the last row, and what
+/// arrives is printed above it. Anywhere else (stdin piped, Windows, no
+/// `stty`) it reads plain lines, and what arrives is printed as it comes.
+pub fn start_keyboard<T: From<Typed> + Send + 'static>(
+    inputs: SyncSender<T>,
+    prompt: &str,
+) -> Arc<Screen> {
+    let editor = if enter_raw_mode() { Some(Mutex::new(Editor::new(prompt))) } else { None };
+    // For the test that a panic restores the terminal too; debug builds only.
+    #[cfg(debug_assertions)]
+    if std::env::var_os("CHATROOM_TEST_PANIC").is_some_and(|v| !v.is_empty()) {
+        panic!("CHATROOM_TEST_PANIC is set");
+    }
+    let screen = Arc::new(Screen { editor });
+    let keyboard = Arc::clone(&screen);
+    // Spawn: the keyboard thread, for the life of the process. Blocked in a
+    // read of the keyboard, it cannot be stopped; it need not be.
+    let work = move || match keyboard.editor {
+        Some(_) => edit_lines(&keyboard, &inputs),
+        None => read_lines(&keyboard, &inputs),
+    };
+    if let Err(e) = thread::Builder::new().name("keyboard".into()).spawn(work) {
+        screen.print(&format!("! cannot read the keyboard: {e}"));
+    }
+    screen
+}
+
+/// Plain lines from stdin, for when there is no terminal to edit in.
+fn read_lines<T: From<Typed>>(screen: &Screen, inputs: &SyncSender<T>) {
+    let mut keyboard = io::stdin().lock();
+    let mut buf = Vec::new();
+    loop {
+        let input = match protocol::read_line_limited(&mut keyboard, MAX_LINE_BYTES, &mut buf) {
+            Ok(Some(Line::Text(line))) => Typed::Line(line),
+            Ok(Some(Line::TooLong)) => {
+                // The server would refuse it with the same words.
+                screen.print(protocol::line_too_long().trim_end());
+                continue;
+            }
+            Ok(None) | Err(_) => Typed::End,
+        };
+        let end = matches!(input, Typed::End);
+        if inputs.send(input.into()).is_err() || end {
+            return;
+        }
+    }
+}
+
+/// Keys from the terminal into the editor, each finished line to the main
+/// thread. A key can arrive in pieces (a UTF-8 character, an escape
+/// sequence): what is not whole yet waits for the next read.
+fn edit_lines<T: From<Typed>>(screen: &Screen, inputs: &SyncSender<T>) {
+    let mut keyboard = io::stdin().lock();
+    let (mut bytes, mut chunk) = (Vec::new(), [0u8; 256]);
+    loop {
+        let n = keyboard.read(&mut chunk).unwrap_or(0);
+        bytes.extend_from_slice(&chunk[..n]);
+        let mut used = 0;
+        while let Some(len) = key_length(&bytes[used..]) {
+            let input = screen.key(&bytes[used..used + len]);
+            used += len;
+            let Some(input) = input else {
+                continue; // a key that only changed the line
+            };
+            let end = matches!(input, Typed::End);
+            if inputs.send(input.into()).is_err() || end {
+                return;
+            }
+        }
+        bytes.drain(..used);
+        if n == 0 {
+            let _ = inputs.send(Typed::End.into());
+            return;
+        }
+    }
+}
+
+/// How many bytes the key at the start of `bytes` takes; `None` if they are
+/// only its beginning. An escape sequence (arrows, function keys) is `ESC [`
+/// up to a final byte from `@` to `~`, or `ESC O` and one byte; UTF-8 says
+/// its length in its first byte.
+fn key_length(bytes: &[u8]) -> Option<usize> {
+    let len = match *bytes.first()? {
+        0x1b => match *bytes.get(1)? {
+            b'[' => bytes[2..].iter().position(|b| (0x40..=0x7e).contains(b))? + 3,
+            b'O' => 3,
+            _ => 2,
+        },
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf7 => 4,
+        _ => 1,
+    };
+    if bytes.len() >= len { Some(len) } else { None }
+}
+
+/// The terminal, shared by the keyboard thread, which draws the line being
+/// typed, and whoever prints what arrives. The lock is held only to draw.
+pub struct Screen {
+    /// `None` when reading plain lines: printing is plain too.
+    editor: Option<Mutex<Editor>>,
+}
+
+impl Screen {
+    /// Prints a line: above the line being typed, which is drawn again.
+    pub fn print(&self, line: &str) {
+        match &self.editor {
+            None => write_out(&format!("{line}\n")),
+            Some(editor) => write_out(&format!("\r\x1b[K{line}\n{}", lock(editor).draw())),
+        }
+    }
+
+    /// Shows `prompt` before what is typed next.
+    pub fn prompt(&self, prompt: &str) {
+        match &self.editor {
+            None => write_out(prompt),
+            Some(editor) => {
+                let mut editor = lock(editor);
+                editor.prompt = prompt.to_string();
+                write_out(&editor.draw());
+            }
+        }
+    }
+
+    /// Whether the line editor runs (a terminal), or plain lines are read.
+    pub fn editing(&self) -> bool {
+        self.editor.is_some()
+    }
+
+    /// In the editor, the prompt for chat lines; plain lines need none.
+    pub fn chat_prompt(&self) {
+        if self.editor.is_some() {
+            self.prompt("> ");
+        }
+    }
+
+    /// A prompt was answered: the editor keeps the question and the answer
+    /// on screen (a plain terminal has echoed them already).
+    pub fn answered(&self, prompt: &str, answer: &str) {
+        if self.editor.is_some() {
+            self.prompt("");
+            self.print(&format!("{prompt}{answer}"));
+        }
+    }
+
+    /// One key for the editor, which draws the result.
+    fn key(&self, key: &[u8]) -> Option<Typed> {
+        let mut editor = lock(self.editor.as_ref()?);
+        let input = editor.key(key);
+        write_out(&editor.draw());
+        input
+    }
+}
+
+fn lock(editor: &Mutex<Editor>) -> MutexGuard<'_, Editor> {
+    // A panic while drawing leaves nothing half done that matters: the next
+    // draw starts from scratch.
+    editor.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Writes to the terminal, in one write so that lines never tear. Nothing
+/// sensible is left to do if the terminal itself is gone.
+fn write_out(text: &str) {
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// The line being typed. Typing adds at its end, and Backspace, Ctrl-W and
+/// Ctrl-U remove from there: the cursor stays at the end (moving it, and
+/// calling back earlier lines with Up, are left as exercises).
+struct Editor {
+    prompt: String,
+    line: String,
+    /// The terminal's width in columns (`stty size`), asked again after each
+    /// line so that a resized window is followed.
+    width: usize,
+}
+
+impl Editor {
+    fn new(prompt: &str) -> Editor {
+        let (prompt, line, width) = (prompt.to_string(), String::new(), terminal_width());
+        Editor { prompt, line, width }
+    }
+
+    /// Applies one key; returns what it hands to the main thread, if
+    /// anything. Escape sequences and other control keys do nothing: they
+    /// never reach the room.
+    fn key(&mut self, key: &[u8]) -> Option<Typed> {
+        match key {
+            b"\r" | b"\n" => {
+                self.width = terminal_width();
+                return Some(Typed::Line(std::mem::take(&mut self.line)));
+            }
+            b"\x03" => return Some(Typed::Interrupt), // Ctrl-C
+            b"\x04" if self.line.is_empty() => return Some(Typed::End), // Ctrl-D
+            b"\x7f" | b"\x08" => drop(self.line.pop()), // Backspace: a character, not a byte
+            b"\x15" => self.line.clear(),               // Ctrl-U
+            b"\x17" => {
+                // Ctrl-W: the spaces before the cursor, then the word.
+                let kept = self.line.trim_end().trim_end_matches(|c| c != ' ').len();
+                self.line.truncate(kept);
+            }
+            b"\t" => self.line.push(' '),
+            [first, ..] if *first < 0x20 || *first == 0x7f => {}
+            _ => match std::str::from_utf8(key) {
+                Ok(text) if self.line.len() + text.len() <= MAX_LINE_BYTES => {
+                    self.line.push_str(text)
+                }
+                Ok(_) => write_out("\x07"), // the bell: the line is full
+                Err(_) => {}
+            },
+        }
+        None
+    }
+
+    /// The escape codes that draw the prompt and the line on the last row:
+    /// clear the row, write. A line wider than the row shows its end.
+    fn draw(&self) -> String {
+        let room = self.width.saturating_sub(columns(&self.prompt) + 1).max(8);
+        let mut start = self.line.len();
+        for (at, _) in self.line.char_indices().rev() {
+            if columns(&self.line[at..]) > room {
+                break;
+            }
+            start = at;
+        }
+        format!("\r\x1b[K{}{}", self.prompt, &self.line[start..])
+    }
+}
+
+/// How many columns `text` may take on a terminal, at most: East Asian
+/// characters and emoji take two, so every character beyond ASCII counts as
+/// two. The line then never wraps (it may scroll a little early); Unicode's
+/// real width tables are far larger than this project.
+fn columns(text: &str) -> usize {
+    text.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum()
+}
+
+/// The terminal's settings before the editor changed them, put back on every
+/// way out.
+static SAVED_TERMINAL: OnceLock<String> = OnceLock::new();
+
+/// Takes the terminal out of line mode, if there is one: the editor then gets
+/// each key as it is pressed, unechoed, Ctrl-C and Ctrl-S included. Std has
+/// no call for this, so it runs `stty` with the terminal as its stdin, as a
+/// shell user would. `false` where the editor cannot run.
+fn enter_raw_mode() -> bool {
+    let terminal = io::stdin().is_terminal() && io::stdout().is_terminal();
+    let dumb = std::env::var("TERM").is_ok_and(|term| term == "dumb");
+    if !cfg!(unix) || !terminal || dumb {
+        return false;
+    }
+    let Some(saved) = stty(&["-g"]) else {
+        return false;
+    };
+    // No line editing by the terminal, no echo, Ctrl-C and Ctrl-S as plain
+    // keys; output is left alone, so `\n` still starts a new line.
+    if stty(&["-icanon", "-echo", "-isig", "-ixon", "-iexten", "min", "1", "time", "0"]).is_none() {
+        return false;
+    }
+    let _ = SAVED_TERMINAL.set(saved.trim().to_string());
+    // A panic must not leave the terminal raw either.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        report(info);
+    }));
+    true
+}
+
+/// Puts back the terminal's settings, if the editor changed them.
+pub fn restore_terminal() {
+    if let Some(saved) = SAVED_TERMINAL.get() {
+        write_out("\r\x1b[K"); // the line being typed goes with the editor
+        let _ = stty(&[saved]);
+    }
+}
+
+/// Runs `stty ARGS` on our terminal; its output, or `None` if it failed.
+fn stty(args: &[&str]) -> Option<String> {
+    output_of("stty", args)
+}
+
+/// Runs a program as a shell user would (`stty` here; `date` and `hostname`
+/// for the server), with our stdin, which `stty` works on; its output, or
+/// `None` if it failed.
+pub fn output_of(program: &str, args: &[&str]) -> Option<String> {
+    let mut command = Command::new(program);
+    command.args(args).stdin(Stdio::inherit()).stderr(Stdio::null());
+    let output = command.output().ok().filter(|out| out.status.success())?;
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The terminal's width in columns, or 80 if `stty size` cannot tell.
+fn terminal_width() -> usize {
+    let size = stty(&["size"]).unwrap_or_default();
+    let columns = size.split_whitespace().nth(1).and_then(|c| c.parse().ok());
+    columns.filter(|&c| c > 0).unwrap_or(80)
+}
