@@ -120,6 +120,17 @@ impl Permit {
     }
 }
 
+impl Limits {
+    /// Takes `lines` worth of allowance from `ip` without waiting: the
+    /// broker's way to charge for lines it sends on someone's behalf. The
+    /// debt is waited off by that address's readers, before their next line.
+    pub fn charge(&self, ip: IpAddr, lines: f64) {
+        if let Some(address) = self.lock().addresses.get_mut(&ip) {
+            address.bucket.take(lines, Instant::now());
+        }
+    }
+}
+
 impl Drop for Permit {
     fn drop(&mut self) {
         let mut counts = self.limits.lock();

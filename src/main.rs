@@ -1,110 +1,65 @@
 //! chatroom: a client-server chat for a classroom, after a student's report
 //! (report §1: a client-server chat over sockets; §2 and §7: several users
-//! talk to one another in real time, in one shared chatroom).
+//! talk to one another in real time, in one shared chatroom). The report's
+//! two programs, `chat_server.py` and `chat_client.py` (§6), are here one
+//! program with two subcommands, `chatroom server` and `chatroom client`.
 //!
-//! This file only reads the command line and hands over to one of the two
-//! programs. Where to read next: the README's "First reading" names the
-//! functions that carry one line from a keyboard to another screen, in
-//! order; then the files:
-//! - `server.rs`: `chatroom server`. The accept loop and a reader thread per
-//!   client (report §3.1, §4.1), then the broker that owns the room and a
-//!   writer per connection.
-//! - `client.rs`: `chatroom client`. Prompts, connects, then prints what
-//!   arrives while sending what is typed (report §3.2, §4.2, §6).
-//! - `protocol.rs`: the wire. How a line is read, cleaned, understood and
-//!   written: pure functions, with their tests.
+//! The files, in the order a chat line travels through them; the first four
+//! hold the report's design and are read first, whole:
+//! - `main.rs`: this file, which hands over to one of the two programs;
+//! - `client.rs`: prompts, connects, then sends what is typed and prints what
+//!   arrives (report §3.2, §4.2, §5, §6);
+//! - `server.rs`: the accept loop and a reader thread per client (report
+//!   §3.1, §4.1, §5);
+//! - `room.rs`: the broker, the one thread that owns the room and decides who
+//!   gets which line (how this server "manages the communication", §3.1);
+//! - `outbox.rs`: each client's outbox and writer thread;
+//! - `protocol.rs`: the wire: reading a line, commands, the words of every
+//!   line, used by both programs.
 //!
-//! Arguments are parsed by hand: two subcommands with a handful of flags do
-//! not need a library, and the code below is all there is to it.
+//! Beyond the report, one concern a file: `text.rs` (text made safe to
+//! show), `names.rs` (what a name may be), `limits.rs` (connections and
+//! flood control per address), `console.rs` (the teacher's commands),
+//! `output.rs` (the log, the console's output, the transcript),
+//! `terminal.rs` (the keyboard and the line editor), `cli.rs` (flags and
+//! `--help`).
 
+mod cli;
 mod client;
+mod console;
+mod limits;
+mod names;
+mod outbox;
+mod output;
 mod protocol;
+mod room;
 mod server;
+mod terminal;
+mod text;
 
 use std::io::Write;
-use std::ops::RangeInclusive;
 use std::process::ExitCode;
-use std::time::Duration;
 
-const SERVER_USAGE: &str = "\
-Usage: chatroom server [--host HOST] [--port PORT] [--max-clients N] [--max-per-address N]
-                       [--name-timeout SECS] [--max-line-rate N] [--history N]
-                       [--log FILE]
-
-Runs the chat server: one shared room for everyone who connects.
-
-Options:
-  --host HOST            address to listen on [default: 127.0.0.1]; 0.0.0.0
-                         lets other machines on the network join
-  --port PORT            0 to 65535; 0 picks a free one [default: 1918]
-  --max-clients N        connections held at once, 1 to 100000 [default: 1000]
-  --max-per-address N    connections held at once from one IP address, 1 to
-                         100000 [default: 64]: at least the number of people
-                         who share one address (a lab where all log in to one
-                         machine, a classroom behind one router)
-  --name-timeout SECS    time to choose a name, 1 to 3600 [default: 30]
-  --max-line-rate N      lines per second each address may send, 0 to 1000,
-                         after a burst of 100; faster senders are slowed, not
-                         cut off. Joining, leaving and each KiB count as a
-                         line. 0 = no limit [default: 20]
-  --history N            public lines shown to a newcomer, 0 to 100
-                         [default: 20]
-  --log FILE             append a transcript to FILE: every public line,
-                         join, leave and /say, with date and time
-
-The first line on stdout is 'listening on IP:PORT'. Then stdout shows the room
-as it happens: public lines, joins and leaves, the console's answers. Private
-messages (/msg) are never shown, nor kept in the transcript. Connections and
-errors are logged on stderr ('2> server.log' keeps them apart).
-
-The server's terminal is the teacher's console: /say TEXT, /who,
-/kick NAME [REASON], /quit, /help. Without a terminal (stdin closed: nohup,
-a service) the console is off and the server simply runs.";
-
-const CLIENT_USAGE: &str = "\
-Usage: chatroom client [--host HOST] [--port PORT] [--name NAME] [--retries N]
-
-Joins a chat server. Asks for whatever the options do not give: the server's
-host (HOST:PORT answers both), its port, and your name. Then every line you
-type is sent to the room, and every line from the room is printed.
-
-Options:
-  --host HOST    the server's address [asked; default 127.0.0.1]
-  --port PORT    the server's port, 1 to 65535 [asked; default 1918]
-  --name NAME    your name in the chat [asked]
-  --retries N    times to connect again when the connection is lost, 0 to
-                 100, pausing 1, 2, 4, 8, then 15 s [default: 8, about 75 s]
-
-In the chat: /who lists who is online, /msg NAME TEXT talks to one person,
-/help lists the commands, /quit (or Ctrl-D, or Ctrl-C) leaves. In a terminal,
-the line you type stays whole while others' lines arrive above it.";
-
-/// How the process ends: the exit codes are part of the interface.
-enum Exit {
-    /// Printed, exit 0: `--help` and `--version`.
-    Info(String),
-    /// `error: ...`, exit 2: the command line was wrong.
-    Usage(String),
-}
-
+/// Runs the program the command line asks for. Exit codes: 0 success, 1 a
+/// runtime error, 2 a usage error.
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match parse(&args) {
-        Ok(Mode::Server(config)) => server::run(config),
-        Ok(Mode::Client(config)) => client::run(config),
-        Err(Exit::Info(text)) => {
+    let result = match cli::parse(&args) {
+        Ok(cli::Mode::Server(config)) => server::run(config),
+        Ok(cli::Mode::Client(config)) => client::run(config),
+        Ok(cli::Mode::Info(text)) => {
             // Not `println!`, which panics if stdout is closed (`| head`).
             let _ = writeln!(std::io::stdout(), "{text}");
             return ExitCode::SUCCESS;
         }
-        Err(Exit::Usage(why)) => {
+        Err(why) => {
             complain(&format!("{why}\n(try 'chatroom --help')"));
             return ExitCode::from(2);
         }
     };
-    // Both programs may have taken the terminal for the line editor; every
-    // way out of either passes here (a panic: see `client::enter_raw_mode`).
-    client::restore_terminal();
+    // Either program may have taken the terminal for the line editor; both
+    // end here, and a panic passes through `terminal`'s own hook.
+    terminal::restore();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(why) => {
@@ -114,121 +69,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// `error: WHY` on stderr. Not `eprintln!`, which panics if stderr is closed:
-/// then there is nobody to tell, and the exit code says it all.
+/// `error: WHY` on stderr. Not `eprintln!`, which panics if the write fails
+/// (a closed pipe): then there is nobody to tell, and the exit code says it.
 fn complain(why: &str) {
     let _ = writeln!(std::io::stderr(), "error: {why}");
-}
-
-enum Mode {
-    Server(server::Config),
-    Client(client::Config),
-}
-
-fn parse(args: &[String]) -> Result<Mode, Exit> {
-    let Some(first) = args.first() else {
-        return Err(Exit::Usage("a subcommand is needed: server or client".into()));
-    };
-    match first.as_str() {
-        // Help and version answer before anything else is checked.
-        "-h" | "--help" | "help" => Err(Exit::Info(format!(
-            "chatroom: a chat for a classroom. Start one server, then a client per person.\n\n{SERVER_USAGE}\n\n{CLIENT_USAGE}"
-        ))),
-        "-V" | "--version" => Err(Exit::Info(format!("chatroom {}", env!("CARGO_PKG_VERSION")))),
-        "server" => parse_server(&args[1..]).map(Mode::Server),
-        "client" => parse_client(&args[1..]).map(Mode::Client),
-        other => Err(Exit::Usage(format!("unknown subcommand '{other}': use server or client"))),
-    }
-}
-
-// Every number on the command line has a range, checked here, so that the
-// rest of the program never meets an absurd value (a name deadline of 584
-// billion years overflows the clock). The casts after each check are safe:
-// the range fits the type.
-
-fn parse_server(args: &[String]) -> Result<server::Config, Exit> {
-    let known = "--host --port --max-clients --max-per-address --name-timeout --max-line-rate \
-                 --history --log";
-    let mut flags = Flags::parse(args, SERVER_USAGE, known)?;
-    let (whole, seconds) = ("a whole number", "a whole number of seconds");
-    let per_second = "a whole number of lines per second";
-    Ok(server::Config {
-        host: flags.take("--host").unwrap_or_else(|| "127.0.0.1".into()),
-        port: flags.number("--port", "a port number", 0..=65535)?.unwrap_or(1918) as u16,
-        max_clients: flags.number("--max-clients", whole, 1..=100_000)?.unwrap_or(1000) as usize,
-        max_per_address: flags.number("--max-per-address", whole, 1..=100_000)?.unwrap_or(64)
-            as usize,
-        name_timeout: Duration::from_secs(
-            flags.number("--name-timeout", seconds, 1..=3600)?.unwrap_or(30),
-        ),
-        max_line_rate: flags.number("--max-line-rate", per_second, 0..=1000)?.unwrap_or(20) as u32,
-        history: flags.number("--history", whole, 0..=100)?.unwrap_or(20) as usize,
-        transcript: flags.take("--log"),
-    })
-}
-
-fn parse_client(args: &[String]) -> Result<client::Config, Exit> {
-    let known = "--host --port --name --retries";
-    let mut flags = Flags::parse(args, CLIENT_USAGE, known)?;
-    Ok(client::Config {
-        host: flags.take("--host"),
-        port: flags.number("--port", "a port number", 1..=65535)?.map(|port| port as u16),
-        name: flags.take("--name"),
-        retries: flags.number("--retries", "a whole number", 0..=100)?.unwrap_or(8) as u32,
-    })
-}
-
-/// The `--flag VALUE` (or `--flag=VALUE`) pairs after a subcommand.
-struct Flags(Vec<(String, String)>);
-
-impl Flags {
-    /// Reads `args` as flags from `known`, the flag names separated by spaces.
-    fn parse(args: &[String], usage: &str, known: &str) -> Result<Flags, Exit> {
-        let mut pairs = Vec::new();
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            if arg == "-h" || arg == "--help" {
-                return Err(Exit::Info(usage.into()));
-            }
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) => (flag, Some(value.to_string())),
-                None => (arg.as_str(), None),
-            };
-            if !known.split(' ').any(|known| known == flag) {
-                return Err(Exit::Usage(format!("unknown option '{arg}'")));
-            }
-            let missing = || Exit::Usage(format!("{flag} needs a value"));
-            let value = inline.or_else(|| args.next().cloned()).ok_or_else(missing)?;
-            pairs.push((flag.to_string(), value));
-        }
-        Ok(Flags(pairs))
-    }
-
-    /// The last value given for `flag`, if any: a flag given twice takes its
-    /// last value, as in most command-line tools, so a wrapper script's
-    /// default can be overridden by adding the flag again.
-    fn take(&mut self, flag: &str) -> Option<String> {
-        let at = self.0.iter().rposition(|(f, _)| f == flag)?;
-        Some(self.0.remove(at).1)
-    }
-
-    /// The value of `flag` as a number within `range`, if the flag is given;
-    /// outside the range, a usage error that names it.
-    fn number(
-        &mut self,
-        flag: &str,
-        what: &str,
-        range: RangeInclusive<u64>,
-    ) -> Result<Option<u64>, Exit> {
-        let Some(text) = self.take(flag) else {
-            return Ok(None);
-        };
-        let (low, high) = (range.start(), range.end());
-        match text.parse::<u64>() {
-            Ok(n) if range.contains(&n) => Ok(Some(n)),
-            _ => Err(Exit::Usage(format!(
-                "invalid {flag} '{text}': expected {what} from {low} to {high}"
-            ))),
-        }
-    }
 }

@@ -66,7 +66,13 @@ impl Output {
         // cannot start, lines pile up to QUEUE_LINES and are then dropped.
         let work = move || {
             for entry in queued {
-                let Entry::Line(line) = entry else { continue }; // a `Flush` drops here
+                let line = match entry {
+                    Entry::Line(line) => line,
+                    Entry::Flush(done) => {
+                        drop(done); // wakes `flush`: every line before it is out
+                        continue;
+                    }
+                };
                 let missed = missed.swap(0, Ordering::Relaxed);
                 if missed > 0 {
                     show(&format!("({missed} lines dropped: the output was not being read)"));
@@ -92,8 +98,8 @@ impl Output {
 /// there is nowhere left to report it.
 pub fn start(screen: &Arc<Screen>, transcript: Option<&str>) -> Result<(), String> {
     let _ = UTC_OFFSET.set(utc_offset());
-    let (console, log) = (Arc::clone(screen), Arc::clone(screen));
-    let _ = CONSOLE.set(Output::start("console-out", move |line| console.print(line)));
+    let (out, log) = (Arc::clone(screen), Arc::clone(screen));
+    let _ = CONSOLE.set(Output::start("console-out", move |line| out.print(line.trim_end_matches('\n'))));
     let log_here = screen.editing() && io::stderr().is_terminal();
     let _ = LOG.set(Output::start("log", move |line| match log_here {
         true => log.print(&format!("\x1b[2m{line}\x1b[0m")),

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::time::{Duration, Instant};
 
+use crate::limits::Limits;
 use crate::names;
 use crate::outbox::{self, Outbox};
 use crate::output;
@@ -70,6 +71,8 @@ pub struct Settings {
     pub name_timeout: Duration,
     /// How many public lines a newcomer is shown after the welcome.
     pub history: usize,
+    /// Lines per second each address may send (flood control); 0: no limit.
+    pub rate: u32,
 }
 
 /// The room: every connection, named or not. Owned by the broker alone.
@@ -84,6 +87,9 @@ pub struct Room {
     /// Beyond the report: the last public lines, for newcomers.
     history: VecDeque<Arc<str>>,
     settings: Settings,
+    /// Beyond the report: flood control, which the broker charges for the
+    /// lines it sends on someone's behalf (a join notice, say).
+    limits: Arc<Limits>,
     /// Given to each writer, to tell the broker when it ends.
     events: SyncSender<Event>,
     /// Each writer holds a clone; see [`run_broker`].
@@ -125,9 +131,9 @@ pub fn run_broker(inbox: Receiver<Event>, mut room: Room) {
 }
 
 impl Room {
-    pub fn new(settings: Settings, events: SyncSender<Event>, done: Sender<()>) -> Room {
+    pub fn new(settings: Settings, limits: Arc<Limits>, events: SyncSender<Event>, done: Sender<()>) -> Room {
         let (members, by_name, choosing, history) = Default::default();
-        Room { members, by_name, choosing, history, settings, events, done }
+        Room { members, by_name, choosing, history, settings, limits, events, done }
     }
 
     /// Acts on one event; `Break` once the server is shutting down.
@@ -161,7 +167,8 @@ impl Room {
             let _ = events.send(Event::Ended { id, why });
             drop(done);
         };
-        let outbox = match outbox::start_writer(id, socket, ended) {
+        let limit = outbox::outbox_lines(self.settings.rate, self.settings.history);
+        let outbox = match outbox::start_writer(id, socket, limit, ended) {
             Ok(outbox) => outbox,
             Err(e) => return output::log(format!("{peer} dropped: {e}")),
         };
@@ -188,20 +195,26 @@ impl Room {
         } else if let Some(member) = self.members.get_mut(&id) {
             output::log(format!("{} joined as {name}", member.peer));
             member.name = Some(name.clone());
+            // Beyond the report: the join notice costs the newcomer's address
+            // a line, paid before its next line is read.
+            self.limits.charge(member.peer.ip(), 1.0);
             self.by_name.insert(folded, id);
             self.choosing.retain(|&(_, waiting)| waiting != id);
             // The welcome is the newcomer's first line after the name: the
             // client takes it as the sign that the name was accepted.
-            self.post(id, protocol::welcome(&name, self.names()));
-            let earlier: Vec<Arc<str>> = self.history.iter().cloned().collect();
-            earlier.into_iter().for_each(|line| self.post_shared(id, line));
+            let mut lines = vec![Arc::from(protocol::welcome(&name, self.names()))];
+            lines.extend(self.history.iter().cloned());
+            if let Some(member) = self.members.get_mut(&id) {
+                member.pending.extend(lines);
+            }
             self.broadcast(protocol::joined(&name), Some(id));
         }
     }
 
-    /// The names online, sorted by their folded form.
+    /// The names online, sorted by their folded form. (Every id in
+    /// `by_name` is a key of `members`, with a name: they change together.)
     fn names(&self) -> impl ExactSizeIterator<Item = &str> {
-        self.by_name.values().filter_map(|id| self.name_of(*id))
+        self.by_name.values().map(|id| self.name_of(*id).unwrap_or_default())
     }
 
     /// A joined user's line: a chat line goes to everyone else (report §2:

@@ -42,9 +42,7 @@ pub struct Config {
     pub max_clients: usize,
     /// Connections held at once from one IP address.
     pub max_per_address: usize,
-    /// Lines per second each address may send (flood control); 0: no limit.
-    pub max_line_rate: u32,
-    /// How the room runs: the name deadline, the history.
+    /// How the room runs: the name deadline, the history, flood control.
     pub room: Settings,
     /// The file the transcript is appended to, if any (`--transcript`).
     pub transcript: Option<String>,
@@ -77,15 +75,16 @@ pub fn run(config: Config) -> Result<(), String> {
     if local.ip().is_unspecified() {
         output::console(console::where_to_join(local.port()));
     }
-    let limits = Arc::new(Limits::new(config.max_clients, config.max_per_address, config.max_line_rate));
-    let accept_events = events.clone();
+    let (clients, per_address) = (config.max_clients, config.max_per_address);
+    let limits = Arc::new(Limits::new(clients, per_address, config.room.rate));
+    let (accept_events, accept_limits) = (events.clone(), Arc::clone(&limits));
     // Spawn: the accept loop, for the life of the process.
-    let accept = move || accept_loop(&listener, &accept_events, &limits);
+    let accept = move || accept_loop(&listener, &accept_events, &accept_limits);
     thread::Builder::new().name("accept".into()).spawn(accept).map_err(|e| e.to_string())?;
     // `done`: each writer holds a clone, the broker the original. The
     // receiver hears the channel close once all of them are gone.
     let (done, all_done) = mpsc::channel::<()>();
-    room::run_broker(inbox, Room::new(config.room, events, done));
+    room::run_broker(inbox, Room::new(config.room, limits, events, done));
     // The broker has said goodbye to everyone and closed every outbox.
     let _ = all_done.recv_timeout(SHUTDOWN_GRACE);
     log("stopped".into());

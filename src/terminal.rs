@@ -94,8 +94,8 @@ fn edit_lines<T: From<Typed>>(screen: &Screen, inputs: &SyncSender<T>) {
             let Some(input) = input else {
                 continue; // a key that only changed the line
             };
-            let end = matches!(input, Typed::End);
-            if inputs.send(input.into()).is_err() || end {
+            // Ctrl-D does not end this thread: the console goes on after it.
+            if inputs.send(input.into()).is_err() {
                 return;
             }
         }
@@ -295,14 +295,14 @@ fn enter_raw_mode() -> bool {
     // A panic must not leave the terminal raw either.
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        restore_terminal();
+        restore();
         report(info);
     }));
     true
 }
 
 /// Puts back the terminal's settings, if the editor changed them.
-pub fn restore_terminal() {
+pub fn restore() {
     if let Some(saved) = SAVED_TERMINAL.get() {
         write_out("\r\x1b[K"); // the line being typed goes with the editor
         let _ = stty(&[saved]);

@@ -1,0 +1,186 @@
+//! The command line: the two subcommands, their flags and `--help` (beyond
+//! the report, whose programs take no arguments and ask for everything).
+//! Parsed by hand: two subcommands with a handful of flags do not need a
+//! library, and this file is all there is to it.
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use crate::room::Settings;
+use crate::{client, server};
+
+const SERVER_USAGE: &str = "\
+Usage: chatroom server [--host HOST] [--port PORT] [--max-clients N] [--max-per-address N]
+                       [--name-timeout SECS] [--max-line-rate N] [--history N]
+                       [--transcript FILE]
+
+Runs the chat server: one shared room for everyone who connects.
+
+Options:
+  --host HOST            address to listen on [default: 127.0.0.1]; 0.0.0.0
+                         lets other machines on the network join
+  --port PORT            0 to 65535; 0 picks a free one [default: 1918]
+  --max-clients N        connections held at once, 1 to 100000 [default: 1000]
+  --max-per-address N    connections held at once from one IP address, 1 to
+                         100000 [default: 64]: at least the number of people
+                         who share one address (a lab where all log in to one
+                         machine, a classroom behind one router)
+  --name-timeout SECS    time to choose a name, 1 to 3600 [default: 30]
+  --max-line-rate N      lines per second each address may send, 0 to 1000,
+                         after a burst of 100; faster senders are slowed, not
+                         cut off. Joining, leaving and each KiB count as a
+                         line. 0 = no limit [default: 20]
+  --history N            public lines shown to a newcomer, 0 to 100
+                         [default: 20]
+  --transcript FILE      append a transcript to FILE: every public line,
+                         join, leave and /say, with date and time
+
+The first line on stdout is 'listening on IP:PORT'. Then stdout shows the room
+as it happens: public lines, joins and leaves, the console's answers. Private
+messages (/msg) are never shown, nor kept in the transcript. Connections and
+errors are logged on stderr ('2> server.log' keeps them apart).
+
+The server's terminal is the teacher's console: /say TEXT, /who,
+/kick NAME [REASON], /quit (or Ctrl-C), /help. Without a terminal of its
+own (stdin closed: nohup, a service; or started in the background with &)
+the console is off and the server simply runs.";
+
+const CLIENT_USAGE: &str = "\
+Usage: chatroom client [--host HOST] [--port PORT] [--name NAME] [--retries N]
+
+Joins a chat server. Asks for whatever the options do not give: the server's
+host (HOST:PORT answers both), its port, and your name. Then every line you
+type is sent to the room, and every line from the room is printed.
+
+Options:
+  --host HOST    the server's address [asked; default 127.0.0.1]
+  --port PORT    the server's port, 1 to 65535 [asked; default 1918]
+  --name NAME    your name in the chat [asked]
+  --retries N    times to connect again when the connection is lost, 0 to
+                 100, pausing 1, 2, 4, then 5 s [default: 17, about 75 s]
+
+In the chat: /who lists who is online, /msg NAME TEXT talks to one person,
+/help lists the commands, /quit (or Ctrl-D, or Ctrl-C) leaves. In a terminal,
+the line you type stays whole while others' lines arrive above it.";
+
+/// What the command line asks for.
+pub enum Mode {
+    Server(server::Config),
+    Client(client::Config),
+    /// Print this and exit 0: `--help` and `--version`.
+    Info(String),
+}
+
+/// Reads the command line; `Err` is a usage error (exit 2).
+pub fn parse(args: &[String]) -> Result<Mode, String> {
+    let Some(first) = args.first() else {
+        return Err("a subcommand is needed: server or client".into());
+    };
+    match first.as_str() {
+        // Help and version answer before anything else is checked.
+        "-h" | "--help" | "help" => Ok(Mode::Info(format!(
+            "chatroom: a chat for a classroom. Start one server, then a client per person.\n\n{SERVER_USAGE}\n\n{CLIENT_USAGE}"
+        ))),
+        "-V" | "--version" => Ok(Mode::Info(format!("chatroom {}", env!("CARGO_PKG_VERSION")))),
+        "server" => parse_server(&args[1..]),
+        "client" => parse_client(&args[1..]),
+        other => Err(format!("unknown subcommand '{other}': use server or client")),
+    }
+}
+
+// Every number on the command line has a range, checked here, so that the
+// rest of the program never meets an absurd value (a name deadline of 584
+// billion years overflows the clock). The casts after each check are safe:
+// the range fits the type.
+
+fn parse_server(args: &[String]) -> Result<Mode, String> {
+    let known = "--host --port --max-clients --max-per-address --name-timeout --max-line-rate \
+                 --history --transcript";
+    let Some(mut flags) = Flags::parse(args, known)? else {
+        return Ok(Mode::Info(SERVER_USAGE.into()));
+    };
+    let (whole, seconds) = ("a whole number", "a whole number of seconds");
+    let per_second = "a whole number of lines per second";
+    Ok(Mode::Server(server::Config {
+        host: flags.take("--host").unwrap_or_else(|| "127.0.0.1".into()),
+        port: flags.number("--port", "a port number", 0..=65535)?.unwrap_or(1918) as u16,
+        max_clients: flags.number("--max-clients", whole, 1..=100_000)?.unwrap_or(1000) as usize,
+        max_per_address: flags.number("--max-per-address", whole, 1..=100_000)?.unwrap_or(64)
+            as usize,
+        room: Settings {
+            name_timeout: Duration::from_secs(
+                flags.number("--name-timeout", seconds, 1..=3600)?.unwrap_or(30),
+            ),
+            history: flags.number("--history", whole, 0..=100)?.unwrap_or(20) as usize,
+            rate: flags.number("--max-line-rate", per_second, 0..=1000)?.unwrap_or(20) as u32,
+        },
+        transcript: flags.take("--transcript"),
+    }))
+}
+
+fn parse_client(args: &[String]) -> Result<Mode, String> {
+    let known = "--host --port --name --retries";
+    let Some(mut flags) = Flags::parse(args, known)? else {
+        return Ok(Mode::Info(CLIENT_USAGE.into()));
+    };
+    Ok(Mode::Client(client::Config {
+        host: flags.take("--host"),
+        port: flags.number("--port", "a port number", 1..=65535)?.map(|port| port as u16),
+        name: flags.take("--name"),
+        retries: flags.number("--retries", "a whole number", 0..=100)?.unwrap_or(17) as u32,
+    }))
+}
+
+/// The `--flag VALUE` (or `--flag=VALUE`) pairs after a subcommand.
+struct Flags(Vec<(String, String)>);
+
+impl Flags {
+    /// Reads `args` as flags from `known`, the flag names separated by spaces;
+    /// `None` if they ask for help.
+    fn parse(args: &[String], known: &str) -> Result<Option<Flags>, String> {
+        let mut pairs = Vec::new();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            if arg == "-h" || arg == "--help" {
+                return Ok(None);
+            }
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) => (flag, Some(value.to_string())),
+                None => (arg.as_str(), None),
+            };
+            if !known.split(' ').any(|known| known == flag) {
+                return Err(format!("unknown option '{arg}'"));
+            }
+            let missing = || format!("{flag} needs a value");
+            let value = inline.or_else(|| args.next().cloned()).ok_or_else(missing)?;
+            pairs.push((flag.to_string(), value));
+        }
+        Ok(Some(Flags(pairs)))
+    }
+
+    /// The last value given for `flag`, if any: a flag given twice takes its
+    /// last value, as in most command-line tools, so a wrapper script's
+    /// default can be overridden by adding the flag again.
+    fn take(&mut self, flag: &str) -> Option<String> {
+        let at = self.0.iter().rposition(|(f, _)| f == flag)?;
+        Some(self.0.remove(at).1)
+    }
+
+    /// The value of `flag` as a number within `range`, if the flag is given;
+    /// outside the range, a usage error that names it.
+    fn number(
+        &mut self,
+        flag: &str,
+        what: &str,
+        range: RangeInclusive<u64>,
+    ) -> Result<Option<u64>, String> {
+        let Some(text) = self.take(flag) else {
+            return Ok(None);
+        };
+        let (low, high) = (range.start(), range.end());
+        match text.parse::<u64>() {
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(format!("invalid {flag} '{text}': expected {what} from {low} to {high}")),
+        }
+    }
+}
