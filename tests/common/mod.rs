@@ -16,9 +16,16 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-#[path = "../../examples/check/peer.rs"]
-mod peer;
-use peer::Sent;
+// What of `examples/support/` the tests use (each part of it in full).
+#[path = "../../examples/support"]
+mod support {
+    pub mod launch;
+    pub mod loopback;
+    pub mod peer;
+}
+
+use support::launch::Launched;
+use support::peer::{Failure, GREETING, Sent};
 
 /// How long any single expected thing may take to happen.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -41,7 +48,7 @@ pub enum Log {
 /// A running `chatroom server`, killed and waited for when dropped, even
 /// when the test panics.
 pub struct Server {
-    child: Child,
+    launched: Launched,
     pub addr: SocketAddr,
     /// Everything the server wrote to stderr so far (its log).
     log: Arc<Mutex<String>>,
@@ -81,10 +88,9 @@ impl Server {
     }
 
     fn spawn_with_log(mut command: Command, log_mode: Log) -> Server {
-        let mut child = command.spawn().expect("start chatroom server");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let stdin = child.stdin.take();
+        let mut launched = Launched::start(&mut command).expect("start chatroom server");
+        let stderr = launched.0.stderr.take().expect("stderr is piped");
+        let stdin = launched.0.stdin.take();
         let log = Arc::new(Mutex::new(String::new()));
         let (log_tx, log_lines) = mpsc::channel();
         let log_copy = Arc::clone(&log);
@@ -103,42 +109,24 @@ impl Server {
             Log::Unread => unread_log = Some(stderr),
             Log::Closed => drop(stderr),
         }
-        let (first_tx, first_line) = mpsc::channel();
+        let (addr, stdout) = launched
+            .listening(PATIENCE)
+            .unwrap_or_else(|e| panic!("the server {e}; its log:\n{}", log.lock().unwrap()));
         let (out_tx, out_lines) = mpsc::channel();
         let out = Arc::new(Mutex::new(String::new()));
         let out_copy = Arc::clone(&out);
+        // Keep draining stdout: the console answers there.
         thread::spawn(move || {
-            let mut stdout = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = stdout.read_line(&mut line);
-            let _ = first_tx.send(line);
-            // Keep draining stdout: the console answers there.
             for line in stdout.lines().map_while(Result::ok) {
                 out_copy.lock().unwrap().push_str(&format!("{line}\n"));
                 let _ = out_tx.send(line);
             }
         });
-        let mut server = Server {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-            log,
-            log_lines,
-            out_lines,
-            out,
-            stdin,
-            _unread_log: unread_log,
-        };
-        let line = first_line.recv_timeout(PATIENCE).expect("the server prints its first line");
-        let addr = line
-            .trim_end()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line is 'listening on IP:PORT', got {line:?}"));
-        server.addr = addr.parse().expect("a socket address");
-        server
+        Server { launched, addr, log, log_lines, out_lines, out, stdin, _unread_log: unread_log }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.launched.0.id()
     }
 
     /// Connects a raw TCP client.
@@ -273,18 +261,18 @@ impl Server {
 
     /// `None` while the server runs; its exit status once it has ended.
     pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().expect("query the server process")
+        self.launched.0.try_wait().expect("query the server process")
     }
 
     /// Waits for the server to exit by itself, up to `PATIENCE`.
     pub fn wait_exit(&mut self) -> std::process::ExitStatus {
-        wait_exit(&mut self.child)
+        wait_exit(&mut self.launched.0)
     }
 
     /// Kills the server now, as `kill -9` would.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.launched.0.kill();
+        let _ = self.launched.0.wait();
     }
 }
 
@@ -365,8 +353,13 @@ pub fn accept(listener: &TcpListener) -> TcpStream {
 }
 
 /// A raw TCP connection to the server, like `nc` would make: the checker's
-/// own (`examples/check/peer.rs`), whose steps panic here with its message.
-pub use peer::Peer as Conn;
+/// own (`examples/support/peer.rs`), whose steps panic here with its message.
+pub use support::peer::Peer as Conn;
+
+/// A step's outcome, or a panic with what was sent, expected and got.
+fn or_panic<T>(step: Result<T, Failure>) -> T {
+    step.unwrap_or_else(|f| panic!("{f}"))
+}
 
 impl Conn {
     pub fn connect(addr: SocketAddr) -> Conn {
@@ -389,6 +382,38 @@ impl Conn {
     /// A connection made elsewhere (a fake server's, say).
     pub fn from_stream(stream: TcpStream) -> Conn {
         Conn::with(stream, PATIENCE, Sent::default()).expect("a connected socket")
+    }
+
+    pub fn send(&mut self, line: &str) {
+        or_panic(self.say(line));
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        or_panic(self.say_raw(bytes));
+    }
+
+    pub fn read_line(&mut self) -> String {
+        or_panic(self.line())
+    }
+
+    pub fn expect(&mut self, expected: &str) {
+        or_panic(self.want(expected));
+    }
+
+    pub fn expect_prefix(&mut self, prefix: &str) -> String {
+        or_panic(self.want_prefix(prefix))
+    }
+
+    pub fn skip_to(&mut self, prefix: &str) -> String {
+        or_panic(self.find(prefix))
+    }
+
+    pub fn expect_closed(&mut self) {
+        or_panic(self.want_closed());
+    }
+
+    pub fn expect_greeting(&mut self) {
+        self.expect(GREETING);
     }
 }
 
