@@ -6,8 +6,6 @@
 //! that a slow, loaded machine does not fail a test; a correct program answers
 //! in milliseconds, so the only cost of a long patience is in a failing run.
 
-#![allow(dead_code)] // each test file uses a different part of the harness
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -420,11 +418,11 @@ impl Conn {
 /// A running `chatroom client`, its stdin ours to type into and its stdout
 /// collected; killed and waited for when dropped.
 pub struct Client {
-    pub child: Child,
+    child: Child,
     stdin: Option<ChildStdin>,
     output: Receiver<Vec<u8>>,
     /// What was printed on stdout after what `expect_output` consumed.
-    pub seen: String,
+    seen: String,
     /// Everything printed on stdout so far.
     pub all: String,
     /// All of stderr, sent once the client has closed it (at exit).
