@@ -53,10 +53,11 @@ use std::time::{Duration, Instant};
 mod support {
     pub mod launch;
     pub mod loopback;
+    pub mod procfs;
 }
 
 use support::launch::Launched;
-use support::loopback;
+use support::{loopback, procfs};
 
 /// How long a client waits with no line arriving before it gives up on the
 /// lines still missing (they count as lost).
@@ -240,7 +241,7 @@ struct ServerUnderTest {
 
 impl ServerUnderTest {
     fn start(target: &Target, scenario: &Scenario) -> Result<ServerUnderTest, String> {
-        let command = match target {
+        let mut command = match target {
             Target::Addr(addr) => {
                 let addr = addr.parse().map_err(|_| format!("not HOST:PORT: {addr}"))?;
                 return Ok(ServerUnderTest { launched: None, addr, start_rss_kib: None });
@@ -270,7 +271,6 @@ impl ServerUnderTest {
                 c
             }
         };
-        let mut command = command;
         command.stdin(Stdio::null()).stderr(Stdio::null());
         let mut launched =
             Launched::start(&mut command).map_err(|e| format!("cannot start the server: {e}"))?;
@@ -288,23 +288,13 @@ impl ServerUnderTest {
 
     /// A `Vm...:` or `Threads:` field of /proc/PID/status.
     fn status_kib(&self, field: &str) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        procfs::status(self.pid()?, field)
     }
 
-    /// User plus system CPU time so far, from /proc/PID/stat.
+    /// User plus system CPU time so far.
     fn cpu_seconds(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
-        // Fields after the `(command name)`, which may itself hold spaces.
-        let after = &stat[stat.rfind(')')? + 2..];
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let utime: f64 = fields.get(11)?.parse().ok()?;
-        let stime: f64 = fields.get(12)?.parse().ok()?;
         // Linux reports clock ticks, 100 per second on every common build.
-        Some((utime + stime) / 100.0)
+        Some(procfs::cpu_ticks(self.pid()?)? as f64 / 100.0)
     }
 }
 
