@@ -20,6 +20,7 @@ mod support {
     pub mod launch;
     pub mod loopback;
     pub mod peer;
+    pub mod procfs;
 }
 
 use support::launch::Launched;
@@ -71,12 +72,8 @@ impl Server {
     /// the given state.
     pub fn start_with_log(args: &[&str], log: Log) -> Server {
         let mut command = chatroom();
-        command
-            .args(["server", "--port", "0"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.args(["server", "--port", "0"]).args(args);
+        command.stdin(Stdio::piped()).stderr(Stdio::piped());
         Server::spawn_with_log(command, log)
     }
 
@@ -123,10 +120,6 @@ impl Server {
         Server { launched, addr, log, log_lines, out_lines, out, stdin, _unread_log: unread_log }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.launched.0.id()
-    }
-
     /// Connects a raw TCP client.
     pub fn connect(&self) -> Conn {
         Conn::connect(self.addr)
@@ -135,7 +128,7 @@ impl Server {
     /// Connects a raw TCP client from another loopback address (`127.0.0.2`
     /// plays an attacker, `127.0.0.10` and up honest users).
     pub fn connect_from(&self, source: &str) -> Conn {
-        Conn::connect_from(source, self.addr)
+        Conn::connect_with(source, self.addr, None)
     }
 
     /// Connects and joins as `name`, checking the greeting and the welcome.
@@ -245,16 +238,12 @@ impl Server {
 
     /// CPU time (user + system) the server has used so far, in clock ticks.
     pub fn cpu_ticks(&self) -> u64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("read /proc");
-        let after = &stat[stat.rfind(')').expect("a stat line") + 2..];
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+        support::procfs::cpu_ticks(self.launched.0.id()).expect("read /proc/PID/stat")
     }
 
     /// The server's peak resident memory, in KiB, from /proc.
     pub fn peak_rss_kib(&self) -> u64 {
-        proc_status_kib(self.pid(), "VmHWM:")
+        support::procfs::status(self.launched.0.id(), "VmHWM:").expect("VmHWM in /proc")
     }
 
     /// `None` while the server runs; its exit status once it has ended.
@@ -297,16 +286,6 @@ pub fn room_line(line: &str) -> Option<&str> {
         _ => b.is_ascii_digit(),
     });
     if digits { Some(text) } else { None }
-}
-
-/// Reads a `Vm...:` field of /proc/PID/status, in KiB.
-pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// The example `name` (`examples/`), which `cargo test` builds next to the
@@ -354,19 +333,19 @@ pub fn accept(listener: &TcpListener) -> TcpStream {
 /// own (`examples/support/peer.rs`), whose steps panic here with its message.
 pub use support::peer::Peer as Conn;
 
-/// A step's outcome, or a panic with what was sent, expected and got.
-fn or_panic<T>(step: Result<T, Failure>) -> T {
-    step.unwrap_or_else(|f| panic!("{f}"))
+/// The peer's steps for tests: `name` is `step`, whose failure (what was
+/// sent, expected and got) is a panic.
+macro_rules! panicking {
+    ($($name:ident($($arg:ident: $type:ty),*) -> $out:ty = $step:ident;)*) => {$(
+        pub fn $name(&mut self, $($arg: $type),*) -> $out {
+            self.$step($($arg),*).unwrap_or_else(|f: Failure| panic!("{f}"))
+        }
+    )*};
 }
 
 impl Conn {
     pub fn connect(addr: SocketAddr) -> Conn {
         Conn::open(addr, None, None, PATIENCE, Sent::default()).expect("connect to the server")
-    }
-
-    /// Connects from the loopback address `source`.
-    pub fn connect_from(source: &str, addr: SocketAddr) -> Conn {
-        Conn::connect_with(source, addr, None)
     }
 
     /// Connects from `source`, with at most about `receive_buffer` bytes
@@ -382,32 +361,14 @@ impl Conn {
         Conn::with(stream, PATIENCE, Sent::default()).expect("a connected socket")
     }
 
-    pub fn send(&mut self, line: &str) {
-        or_panic(self.say(line));
-    }
-
-    pub fn send_raw(&mut self, bytes: &[u8]) {
-        or_panic(self.say_raw(bytes));
-    }
-
-    pub fn read_line(&mut self) -> String {
-        or_panic(self.line())
-    }
-
-    pub fn expect(&mut self, expected: &str) {
-        or_panic(self.want(expected));
-    }
-
-    pub fn expect_prefix(&mut self, prefix: &str) -> String {
-        or_panic(self.want_prefix(prefix))
-    }
-
-    pub fn skip_to(&mut self, prefix: &str) -> String {
-        or_panic(self.find(prefix))
-    }
-
-    pub fn expect_closed(&mut self) {
-        or_panic(self.want_closed());
+    panicking! {
+        send(line: &str) -> () = say;
+        send_raw(bytes: &[u8]) -> () = say_raw;
+        read_line() -> String = line;
+        expect(expected: &str) -> () = want;
+        expect_prefix(prefix: &str) -> String = want_prefix;
+        skip_to(prefix: &str) -> String = find;
+        expect_closed() -> () = want_closed;
     }
 
     pub fn expect_greeting(&mut self) {
