@@ -48,7 +48,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-// What of `examples/support/` the benchmark uses (each part of it in full).
+// Only the parts of `examples/support/` this crate uses in full: any other
+// would be dead code here.
 #[path = "support"]
 mod support {
     pub mod launch;

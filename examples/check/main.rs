@@ -11,7 +11,8 @@
 
 mod rules;
 
-// What of `examples/support/` the checker uses (each part of it in full).
+// Only the parts of `examples/support/` this crate uses in full: any other
+// would be dead code here.
 #[path = "../support"]
 mod support {
     pub mod launch;

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-// What of `examples/support/` the tests use (each part of it in full).
+// Only the parts of `examples/support/` this crate uses in full: any other
+// would be dead code here.
 #[path = "../../examples/support"]
 mod support {
     pub mod launch;
