@@ -40,16 +40,25 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-#[path = "support/loopback.rs"]
-mod loopback;
+// Only the parts of `examples/support/` this crate uses in full: any other
+// would be dead code here.
+#[path = "support"]
+mod support {
+    pub mod launch;
+    pub mod loopback;
+    pub mod procfs;
+}
+
+use support::launch::Launched;
+use support::{loopback, procfs};
 
 /// How long a client waits with no line arriving before it gives up on the
 /// lines still missing (they count as lost).
@@ -225,7 +234,7 @@ fn build_chatroom() -> Result<(), String> {
 
 /// The server being measured; killed when dropped.
 struct ServerUnderTest {
-    child: Option<Child>,
+    launched: Option<Launched>,
     addr: SocketAddr,
     /// VmRSS right after start, before any client.
     start_rss_kib: Option<u64>,
@@ -233,10 +242,10 @@ struct ServerUnderTest {
 
 impl ServerUnderTest {
     fn start(target: &Target, scenario: &Scenario) -> Result<ServerUnderTest, String> {
-        let command = match target {
+        let mut command = match target {
             Target::Addr(addr) => {
                 let addr = addr.parse().map_err(|_| format!("not HOST:PORT: {addr}"))?;
-                return Ok(ServerUnderTest { child: None, addr, start_rss_kib: None });
+                return Ok(ServerUnderTest { launched: None, addr, start_rss_kib: None });
             }
             Target::Command(cmd) if cmd == "chatroom" => {
                 let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -263,58 +272,30 @@ impl ServerUnderTest {
                 c
             }
         };
-        let mut command = command;
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start the server: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut first = String::new();
-        BufReader::new(stdout).read_line(&mut first).map_err(|e| e.to_string())?;
-        let addr = first
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| format!("expected 'listening on IP:PORT', got {first:?}"))?;
-        let mut server = ServerUnderTest { child: Some(child), addr, start_rss_kib: None };
+        command.stdin(Stdio::null()).stderr(Stdio::null());
+        let mut launched =
+            Launched::start(&mut command).map_err(|e| format!("cannot start the server: {e}"))?;
+        // Its stdout closed after the first line: the benchmark reads none of it.
+        let (addr, _) =
+            launched.listening(Duration::from_secs(10)).map_err(|e| format!("the server {e}"))?;
+        let mut server = ServerUnderTest { launched: Some(launched), addr, start_rss_kib: None };
         server.start_rss_kib = server.status_kib("VmRSS:");
         Ok(server)
     }
 
     fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.launched.as_ref().map(|server| server.0.id())
     }
 
     /// A `Vm...:` or `Threads:` field of /proc/PID/status.
     fn status_kib(&self, field: &str) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        procfs::status(self.pid()?, field)
     }
 
-    /// User plus system CPU time so far, from /proc/PID/stat.
+    /// User plus system CPU time so far.
     fn cpu_seconds(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
-        // Fields after the `(command name)`, which may itself hold spaces.
-        let after = &stat[stat.rfind(')')? + 2..];
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let utime: f64 = fields.get(11)?.parse().ok()?;
-        let stime: f64 = fields.get(12)?.parse().ok()?;
         // Linux reports clock ticks, 100 per second on every common build.
-        Some((utime + stime) / 100.0)
-    }
-}
-
-impl Drop for ServerUnderTest {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        Some(procfs::cpu_ticks(self.pid()?)? as f64 / 100.0)
     }
 }
 
@@ -361,7 +342,7 @@ fn join(addr: SocketAddr, name: &str) -> Result<Client, String> {
 
 /// Connects from the loopback address `source` and joins as `name`.
 fn join_from(source: Ipv4Addr, addr: SocketAddr, name: &str) -> Result<Client, String> {
-    let stream = loopback::connect_from(source, addr).map_err(|e| format!("connect: {e}"))?;
+    let stream = loopback::connect_with(source, addr, None).map_err(|e| format!("connect: {e}"))?;
     handshake(stream, name)
 }
 
@@ -650,7 +631,7 @@ fn attack_worker(addr: SocketAddr, kind: &str, name: &str, payload: &[u8], stop:
     let mut round = 0u64;
     while !stop.load(Ordering::Relaxed) {
         round += 1;
-        let Ok(mut stream) = loopback::connect_from(ATTACKER, addr) else {
+        let Ok(mut stream) = loopback::connect_with(ATTACKER, addr, None) else {
             thread::sleep(Duration::from_millis(50)); // refused: the address is full
             continue;
         };

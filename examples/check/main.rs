@@ -9,17 +9,26 @@
 //! cargo run --example check -- --addr 192.168.1.20:1918
 //! ```
 
-mod peer;
 mod rules;
 
-use std::io::{BufRead, BufReader};
+// Only the parts of `examples/support/` this crate uses in full: any other
+// would be dead code here.
+#[path = "../support"]
+mod support {
+    pub mod launch;
+    pub mod loopback;
+    pub mod peer;
+}
+
+use std::io::BufRead;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use peer::Peer;
 use rules::{Ctx, Group, RULES};
+use support::launch::Launched;
+use support::peer::{self, Peer};
 
 const USAGE: &str = "\
 Usage: check (--server 'CMD' | --addr HOST:PORT) [--only GROUP,...] [--wait SECS]
@@ -133,7 +142,7 @@ fn check(target: &Target, groups: &[Group], wait: Duration) -> Result<bool, Stri
             if !crowded {
                 crowded = !server.settle();
             }
-            let console = server.child.as_mut().and_then(|child| child.stdin.take());
+            let console = server.launched.as_mut().and_then(|server| server.0.stdin.take());
             let spread = server.addr.ip().is_loopback() && cfg!(target_os = "linux");
             let mut ctx = Ctx::new(server.addr, wait, spread, console);
             let outcome = (rule.check)(&mut ctx);
@@ -161,7 +170,7 @@ fn check(target: &Target, groups: &[Group], wait: Duration) -> Result<bool, Stri
 /// The server under test, for one rule: started afresh (and killed when
 /// dropped), or the one already running.
 struct Server {
-    child: Option<Child>,
+    launched: Option<Launched>,
     addr: SocketAddr,
 }
 
@@ -169,7 +178,7 @@ impl Server {
     fn start(target: &Target, wait: Duration) -> Result<Server, String> {
         let cmd = match target {
             Target::Addr(addr) => {
-                let server = Server { child: None, addr: *addr };
+                let server = Server { launched: None, addr: *addr };
                 TcpStream::connect_timeout(addr, Duration::from_secs(5)).map_err(|e| {
                     format!("cannot connect to {addr}: {e} (is the server running?)")
                 })?;
@@ -185,37 +194,29 @@ impl Server {
         let words: Vec<String> =
             cmd.split_whitespace().map(|w| w.replace("{port}", &port.to_string())).collect();
         let (program, args) = words.split_first().ok_or("an empty --server command")?;
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
+        let mut command = Command::new(program);
+        command.args(args).stdin(Stdio::piped()).stderr(Stdio::null());
+        let mut launched = Launched::start(&mut command)
             .map_err(|e| format!("cannot start the server ({cmd}): {e}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let addr = ([127, 0, 0, 1], port).into();
-        let mut server = Server { child: Some(child), addr };
-        if cmd.contains("{port}") {
-            // Keep its stdout drained; wait until it accepts connections.
-            thread::spawn(move || {
-                BufReader::new(stdout).lines().map_while(Result::ok).for_each(drop)
-            });
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while TcpStream::connect_timeout(&server.addr, wait).is_err() {
-                if Instant::now() > deadline {
-                    return Err(format!(
-                        "the server ({cmd}) did not accept connections within 10 s"
-                    ));
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
+        let given = cmd.contains("{port}");
+        let (addr, stdout) = if given {
+            let stdout = launched.0.stdout.take().ok_or("no stdout")?;
+            (([127, 0, 0, 1], port).into(), std::io::BufReader::new(stdout))
         } else {
-            let mut lines = BufReader::new(stdout).lines();
-            let first = lines.next().and_then(Result::ok).unwrap_or_default();
-            thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-            server.addr = first.trim().strip_prefix("listening on ").and_then(|a| a.parse().ok()).ok_or(format!(
-                "the server ({cmd}) did not print 'listening on IP:PORT' first (got {first:?}); or put {{port}} in the command"
-            ))?;
+            let started = launched.listening(Duration::from_secs(10));
+            started
+                .map_err(|e| format!("the server ({cmd}) {e}; or put {{port}} in the command"))?
+        };
+        // Keep its stdout drained.
+        thread::spawn(move || stdout.lines().map_while(Result::ok).for_each(drop));
+        let server = Server { launched: Some(launched), addr };
+        // Given its port, it says nothing: wait until it accepts connections.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while given && TcpStream::connect_timeout(&server.addr, wait).is_err() {
+            if Instant::now() > deadline {
+                return Err(format!("the server ({cmd}) did not accept connections within 10 s"));
+            }
+            thread::sleep(Duration::from_millis(20));
         }
         Ok(server)
     }
@@ -224,7 +225,7 @@ impl Server {
     /// users have left and its lines stopped coming, so that the next rule
     /// finds the room empty and quiet. `false` if it stays otherwise.
     fn settle(&self) -> bool {
-        if self.child.is_some() {
+        if self.launched.is_some() {
             return true;
         }
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -250,14 +251,5 @@ impl Server {
             thread::sleep(Duration::from_millis(100));
         }
         false
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }

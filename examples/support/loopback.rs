@@ -1,6 +1,6 @@
 //! Connecting from a chosen loopback address, so that one machine can play
 //! several: an attacker at 127.0.0.2, honest users at 127.0.0.10 and up.
-//! Shared by the tests, the benchmark and the checker (`#[path]` includes).
+//! Shared by the tests, the benchmark and the checker.
 //!
 //! std's `TcpStream::connect` lets the kernel choose the source address,
 //! which on loopback is always 127.0.0.1; another one needs the socket bound
@@ -8,8 +8,6 @@
 //! three C library functions it needs (std links the C library anyway) and
 //! hands the socket to std at once. Linux only: `sockaddr_in` is laid out
 //! differently on the BSDs and macOS.
-
-#![allow(dead_code)] // each includer uses what it needs
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -39,15 +37,10 @@ const SOL_SOCKET: i32 = 1;
 const SO_RCVBUF: i32 = 8;
 
 /// Connects to `to` from `source` (any port), as a client on another
-/// machine would.
-pub fn connect_from(source: Ipv4Addr, to: SocketAddr) -> io::Result<TcpStream> {
-    connect_with(source, to, None)
-}
-
-/// `connect_from`, keeping the kernel from holding more than about
-/// `receive_buffer` bytes of what arrives unread (SO_RCVBUF, set before
-/// connecting so that TCP's window agrees with it): a client that stops
-/// reading then fills up in kilobytes, not in the megabytes the kernel
+/// machine would; with `receive_buffer`, keeping the kernel from holding
+/// more than about that many bytes of what arrives unread (SO_RCVBUF, set
+/// before connecting so that TCP's window agrees with it): a client that
+/// stops reading then fills up in kilobytes, not in the megabytes the kernel
 /// would otherwise allow.
 pub fn connect_with(
     source: Ipv4Addr,
@@ -55,7 +48,7 @@ pub fn connect_with(
     receive_buffer: Option<i32>,
 ) -> io::Result<TcpStream> {
     let SocketAddr::V4(to) = to else {
-        return Err(io::Error::other("connect_from speaks IPv4 only"));
+        return Err(io::Error::other("connect_with speaks IPv4 only"));
     };
     let address = |ip: Ipv4Addr, port: u16| SockaddrIn {
         family: AF_INET as u16,

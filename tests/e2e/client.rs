@@ -2,12 +2,10 @@
 //! its stdin and stdout against the real server (or a fake one, where the
 //! test needs a server that misbehaves).
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 
-use common::{Client, Conn, Server};
+use crate::harness::{Client, Conn, PATIENCE, Server, accept};
 
 /// The report's §6 flow: host, port (a bad one is explained and asked again),
 /// name (a refused one too), then chat both ways and `/quit` with exit 0.
@@ -130,8 +128,8 @@ fn client_cleans_what_a_foreign_server_sends() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
     let mut client = Client::start(&["--host", "127.0.0.1", "--port", &port, "--name", "al"]);
-    let mut socket = common::accept(&listener);
-    socket.set_read_timeout(Some(common::PATIENCE)).unwrap();
+    let mut socket = accept(&listener);
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
     socket.write_all(b"* hi\n").unwrap();
     let mut from_client = BufReader::new(socket.try_clone().unwrap());
     let mut name = String::new();
@@ -139,6 +137,20 @@ fn client_cleans_what_a_foreign_server_sends() {
     assert_eq!(name, "al\n");
     socket.write_all(b"* welcome al\nevil\x1b[2J\x1b]0;title\x07 text\n").unwrap();
     client.expect_output("* welcome al\nevil[2J]0;title text\n");
+}
+
+/// The client removes them too, whatever the server sends.
+#[test]
+fn client_removes_invisible_characters() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let mut client = Client::start(&["--host", "127.0.0.1", "--port", &port, "--name", "al"]);
+    let mut fake = Conn::from_stream(accept(&listener));
+    fake.send("* hi");
+    fake.expect("al");
+    fake.send("* welcome al");
+    fake.send("x: a\u{202E}b\u{200D}c");
+    client.expect_output("* welcome al\nx: abc\n");
 }
 
 /// Too slow to choose a name: the server's deadline passes while the name is
@@ -211,7 +223,7 @@ fn a_name_taken_meanwhile_is_asked_for_again() {
     // A stand-in on the same port, where someone has taken the name: the
     // test, not the client's timer, decides what the client finds there.
     let listener = TcpListener::bind(("127.0.0.1", server.addr.port())).unwrap();
-    let mut standin = Conn::from_stream(common::accept(&listener));
+    let mut standin = Conn::from_stream(accept(&listener));
     standin.send("* welcome to chatroom, please enter your name");
     standin.expect("al");
     standin.send("! the name al is taken; try another");

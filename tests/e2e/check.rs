@@ -1,14 +1,14 @@
 //! The checker (`examples/check`) against our own server: every rule of the
 //! README's wire protocol holds, the optional ones too. The protocol's rules
-//! are written once, in the checker; the tests in `tests/` pin what is
+//! are written once, in the checker; the other modules pin what is
 //! particular to this server (its options, its console, its limits).
-
-mod common;
 
 use std::process::Output;
 
+use crate::harness::{Server, example};
+
 fn check(args: &[&str]) -> Output {
-    common::example("check").args(args).output().expect("run the checker")
+    example("check").args(args).output().expect("run the checker")
 }
 
 /// Every rule holds for `chatroom server`, and every optional feature is
@@ -28,7 +28,7 @@ fn every_rule_holds_for_chatroom() {
 /// that count who is online.
 #[test]
 fn a_running_server_is_checked_by_address() {
-    let server = common::Server::start(&[]);
+    let server = Server::start(&[]);
     let addr = server.addr.to_string();
     let output = check(&["--addr", &addr, "--only", "handshake"]);
     let card = String::from_utf8_lossy(&output.stdout);

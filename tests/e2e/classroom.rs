@@ -1,13 +1,11 @@
-//! A real classroom: the teacher's console, flood control, text that cannot
-//! deceive, and faults (resets, a killed server, no file descriptors left).
-
-mod common;
+//! A real classroom: the teacher's console, flood control, and faults (a
+//! killed server, no file descriptors left).
 
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Client, Conn, Server};
+use crate::harness::{Client, Conn, PATIENCE, Server};
 
 /// `/say TEXT` on the console reaches every user as `* [server] TEXT`.
 #[test]
@@ -151,20 +149,6 @@ fn rate_zero_means_no_limit() {
     }
 }
 
-/// The client removes them too, whatever the server sends.
-#[test]
-fn client_removes_invisible_characters() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port().to_string();
-    let mut client = Client::start(&["--host", "127.0.0.1", "--port", &port, "--name", "al"]);
-    let mut fake = Conn::from_stream(common::accept(&listener));
-    fake.send("* hi");
-    fake.expect("al");
-    fake.send("* welcome al");
-    fake.send("x: a\u{202E}b\u{200D}c");
-    client.expect_output("* welcome al\nx: abc\n");
-}
-
 /// The server killed while two clients sit idle: both print `error: ...` and
 /// exit 1, with nothing typed. (`--retries 0`: since issue 11 a lost
 /// connection is retried first.)
@@ -181,21 +165,6 @@ fn killed_server_ends_both_clients_with_an_error() {
         assert_eq!(code, Some(1));
         assert!(stderr.starts_with("error: connection to 127.0.0.1:"), "{stderr}");
     }
-}
-
-/// A connection that sends nothing at all is closed at the name deadline,
-/// and its place is freed.
-#[test]
-fn silent_connection_is_closed_at_the_deadline() {
-    let server = Server::start(&["--name-timeout", "1", "--max-clients", "1"]);
-    let mut silent = server.connect();
-    silent.expect_greeting();
-    silent.expect("! no name within 1 s; closing the connection");
-    silent.expect_closed();
-    // "closed: no name ..." comes first; "closed" alone once the place is free.
-    server.expect_log("no name within 1s");
-    server.expect_log("closed");
-    let _alice = server.join("alice");
 }
 
 /// Out of file descriptors: a server limited to 64 and sent 100 connections
@@ -250,7 +219,7 @@ fn kicked_flooder_is_disconnected_even_while_it_sends() {
     // The flood ends once the server closes the connection; if the server
     // kept reading it, it would run on until the server is killed.
     assert!(
-        ended.recv_timeout(common::PATIENCE).is_ok(),
+        ended.recv_timeout(PATIENCE).is_ok(),
         "the flood ran on: the server kept reading a kicked user"
     );
 }

@@ -1,9 +1,7 @@
 //! One raw connection to a chat server, as `nc` would make it, with every
 //! wait bounded. The checker's rules use it (each step returns a `Result`,
-//! a `Failure` saying what was sent, expected and got), and so do the tests
-//! in `tests/` (the same steps, which panic with that message instead).
-
-#![allow(dead_code)] // the checker and the tests each use part of it
+//! a `Failure` saying what was sent, expected and got), and so does the
+//! tests' harness (the same steps, which panic with that message instead).
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
@@ -11,8 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[path = "../support/loopback.rs"]
-mod loopback;
+use super::loopback;
 
 /// A rule that did not hold: what was sent last, what was expected, and what
 /// came instead (or that nothing came in time).
@@ -172,40 +169,6 @@ impl Peer {
         let sent = self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let got = format!("{got} (on {}'s connection)", self.label);
         Failure { sent, expected: expected.to_string(), got }
-    }
-
-    // The same steps for tests: a failure is a panic, with its message.
-
-    pub fn send(&mut self, line: &str) {
-        self.say(line).unwrap_or_else(|f| panic!("{f}"));
-    }
-
-    pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.say_raw(bytes).unwrap_or_else(|f| panic!("{f}"));
-    }
-
-    pub fn read_line(&mut self) -> String {
-        self.line().unwrap_or_else(|f| panic!("{f}"))
-    }
-
-    pub fn expect(&mut self, expected: &str) {
-        self.want(expected).unwrap_or_else(|f| panic!("{f}"));
-    }
-
-    pub fn expect_prefix(&mut self, prefix: &str) -> String {
-        self.want_prefix(prefix).unwrap_or_else(|f| panic!("{f}"))
-    }
-
-    pub fn skip_to(&mut self, prefix: &str) -> String {
-        self.find(prefix).unwrap_or_else(|f| panic!("{f}"))
-    }
-
-    pub fn expect_closed(&mut self) {
-        self.want_closed().unwrap_or_else(|f| panic!("{f}"));
-    }
-
-    pub fn expect_greeting(&mut self) {
-        self.expect(GREETING);
     }
 }
 

@@ -3,15 +3,14 @@
 //! honest users), so that the per-address rules can be seen. Counts and
 //! connection states only: how fast things happen is the benchmark's job.
 
-mod common;
-
 use std::io::{ErrorKind, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use common::{Conn, Log, Server};
 use predicates::prelude::*;
+
+use crate::harness::{Conn, Log, PATIENCE, Server};
 
 const ATTACKER: &str = "127.0.0.2";
 
@@ -304,7 +303,7 @@ fn refused_names_unread_end_the_connection() {
     let names = format!("{name}\n").repeat(10_000);
     // Until the server closes the connection: then a write fails with a
     // reset or a broken pipe (a write that merely waits is not the end).
-    let deadline = Instant::now() + 6 * common::PATIENCE;
+    let deadline = Instant::now() + 6 * PATIENCE;
     let closed = loop {
         match pest.stream.write_all(names.as_bytes()) {
             Err(e) if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {

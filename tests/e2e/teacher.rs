@@ -2,11 +2,9 @@
 //! address to give out, names kept for the server, and the console's line
 //! editor in a real terminal.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Client, Server, room_line};
+use crate::harness::{Client, Conn, PATIENCE, Server, chatroom, room_line};
 
 /// The console shows the room as it happens (`HH:MM ` and the line as users
 /// see it): joins, public lines, the teacher's `/say`, leaves. Private
@@ -62,7 +60,7 @@ fn the_transcript_keeps_what_the_room_saw() {
         "* bob left (removed by the server)",
     ];
     // Written as it happens, by a thread of its own: wait for the last line.
-    let deadline = Instant::now() + common::PATIENCE;
+    let deadline = Instant::now() + PATIENCE;
     let text = loop {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         if text.lines().count() >= expected.len() || Instant::now() > deadline {
@@ -102,10 +100,8 @@ fn a_failing_transcript_is_reported_once() {
 /// A transcript that cannot be opened is an error at start, exit 1.
 #[test]
 fn a_transcript_that_cannot_be_opened_is_an_error() {
-    let output = common::chatroom()
-        .args(["server", "--port", "0", "--log", "/no/such/dir/t.txt"])
-        .output()
-        .unwrap();
+    let output =
+        chatroom().args(["server", "--port", "0", "--log", "/no/such/dir/t.txt"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -139,7 +135,7 @@ fn the_console_in_a_terminal_keeps_the_command_whole() {
     console.type_text("/say hel");
     console.expect_output("> /say hel");
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut bob = common::Conn::connect(addr);
+    let mut bob = Conn::connect(addr);
     bob.expect_greeting();
     bob.send("bob");
     bob.expect_prefix("* welcome bob;");

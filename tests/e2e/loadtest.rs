@@ -2,10 +2,10 @@
 //! each kind against the real server and reports what it should. (Speed is
 //! never asserted here: that is the benchmark's job, on a quiet machine.)
 
-mod common;
+use crate::harness::example;
 
 fn loadtest() -> std::process::Command {
-    common::example("loadtest")
+    example("loadtest")
 }
 
 /// Pulls `"field": value` out of the benchmark's JSON, for row `row`.

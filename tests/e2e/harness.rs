@@ -6,8 +6,6 @@
 //! that a slow, loaded machine does not fail a test; a correct program answers
 //! in milliseconds, so the only cost of a long patience is in a failing run.
 
-#![allow(dead_code)] // each test file uses a different part of the harness
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -16,9 +14,18 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-#[path = "../../examples/check/peer.rs"]
-mod peer;
-use peer::Sent;
+// Only the parts of `examples/support/` this crate uses in full: any other
+// would be dead code here.
+#[path = "../../examples/support"]
+mod support {
+    pub mod launch;
+    pub mod loopback;
+    pub mod peer;
+    pub mod procfs;
+}
+
+use support::launch::Launched;
+use support::peer::{Failure, GREETING, Sent};
 
 /// How long any single expected thing may take to happen.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -41,7 +48,7 @@ pub enum Log {
 /// A running `chatroom server`, killed and waited for when dropped, even
 /// when the test panics.
 pub struct Server {
-    child: Child,
+    launched: Launched,
     pub addr: SocketAddr,
     /// Everything the server wrote to stderr so far (its log).
     log: Arc<Mutex<String>>,
@@ -66,12 +73,8 @@ impl Server {
     /// the given state.
     pub fn start_with_log(args: &[&str], log: Log) -> Server {
         let mut command = chatroom();
-        command
-            .args(["server", "--port", "0"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.args(["server", "--port", "0"]).args(args);
+        command.stdin(Stdio::piped()).stderr(Stdio::piped());
         Server::spawn_with_log(command, log)
     }
 
@@ -81,10 +84,9 @@ impl Server {
     }
 
     fn spawn_with_log(mut command: Command, log_mode: Log) -> Server {
-        let mut child = command.spawn().expect("start chatroom server");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let stdin = child.stdin.take();
+        let mut launched = Launched::start(&mut command).expect("start chatroom server");
+        let stderr = launched.0.stderr.take().expect("stderr is piped");
+        let stdin = launched.0.stdin.take();
         let log = Arc::new(Mutex::new(String::new()));
         let (log_tx, log_lines) = mpsc::channel();
         let log_copy = Arc::clone(&log);
@@ -103,42 +105,20 @@ impl Server {
             Log::Unread => unread_log = Some(stderr),
             Log::Closed => drop(stderr),
         }
-        let (first_tx, first_line) = mpsc::channel();
+        let (addr, stdout) = launched
+            .listening(PATIENCE)
+            .unwrap_or_else(|e| panic!("the server {e}; its log:\n{}", log.lock().unwrap()));
         let (out_tx, out_lines) = mpsc::channel();
         let out = Arc::new(Mutex::new(String::new()));
         let out_copy = Arc::clone(&out);
+        // Keep draining stdout: the console answers there.
         thread::spawn(move || {
-            let mut stdout = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = stdout.read_line(&mut line);
-            let _ = first_tx.send(line);
-            // Keep draining stdout: the console answers there.
             for line in stdout.lines().map_while(Result::ok) {
                 out_copy.lock().unwrap().push_str(&format!("{line}\n"));
                 let _ = out_tx.send(line);
             }
         });
-        let mut server = Server {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-            log,
-            log_lines,
-            out_lines,
-            out,
-            stdin,
-            _unread_log: unread_log,
-        };
-        let line = first_line.recv_timeout(PATIENCE).expect("the server prints its first line");
-        let addr = line
-            .trim_end()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line is 'listening on IP:PORT', got {line:?}"));
-        server.addr = addr.parse().expect("a socket address");
-        server
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+        Server { launched, addr, log, log_lines, out_lines, out, stdin, _unread_log: unread_log }
     }
 
     /// Connects a raw TCP client.
@@ -149,7 +129,7 @@ impl Server {
     /// Connects a raw TCP client from another loopback address (`127.0.0.2`
     /// plays an attacker, `127.0.0.10` and up honest users).
     pub fn connect_from(&self, source: &str) -> Conn {
-        Conn::connect_from(source, self.addr)
+        Conn::connect_with(source, self.addr, None)
     }
 
     /// Connects and joins as `name`, checking the greeting and the welcome.
@@ -259,32 +239,28 @@ impl Server {
 
     /// CPU time (user + system) the server has used so far, in clock ticks.
     pub fn cpu_ticks(&self) -> u64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("read /proc");
-        let after = &stat[stat.rfind(')').expect("a stat line") + 2..];
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+        support::procfs::cpu_ticks(self.launched.0.id()).expect("read /proc/PID/stat")
     }
 
     /// The server's peak resident memory, in KiB, from /proc.
     pub fn peak_rss_kib(&self) -> u64 {
-        proc_status_kib(self.pid(), "VmHWM:")
+        support::procfs::status(self.launched.0.id(), "VmHWM:").expect("VmHWM in /proc")
     }
 
     /// `None` while the server runs; its exit status once it has ended.
     pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().expect("query the server process")
+        self.launched.0.try_wait().expect("query the server process")
     }
 
     /// Waits for the server to exit by itself, up to `PATIENCE`.
     pub fn wait_exit(&mut self) -> std::process::ExitStatus {
-        wait_exit(&mut self.child)
+        wait_exit(&mut self.launched.0)
     }
 
     /// Kills the server now, as `kill -9` would.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.launched.0.kill();
+        let _ = self.launched.0.wait();
     }
 }
 
@@ -311,16 +287,6 @@ pub fn room_line(line: &str) -> Option<&str> {
         _ => b.is_ascii_digit(),
     });
     if digits { Some(text) } else { None }
-}
-
-/// Reads a `Vm...:` field of /proc/PID/status, in KiB.
-pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// The example `name` (`examples/`), which `cargo test` builds next to the
@@ -365,17 +331,22 @@ pub fn accept(listener: &TcpListener) -> TcpStream {
 }
 
 /// A raw TCP connection to the server, like `nc` would make: the checker's
-/// own (`examples/check/peer.rs`), whose steps panic here with its message.
-pub use peer::Peer as Conn;
+/// own (`examples/support/peer.rs`), whose steps panic here with its message.
+pub use support::peer::Peer as Conn;
+
+/// The peer's steps for tests: `name` is `step`, whose failure (what was
+/// sent, expected and got) is a panic.
+macro_rules! panicking {
+    ($($name:ident($($arg:ident: $type:ty),*) -> $out:ty = $step:ident;)*) => {$(
+        pub fn $name(&mut self, $($arg: $type),*) -> $out {
+            self.$step($($arg),*).unwrap_or_else(|f: Failure| panic!("{f}"))
+        }
+    )*};
+}
 
 impl Conn {
     pub fn connect(addr: SocketAddr) -> Conn {
         Conn::open(addr, None, None, PATIENCE, Sent::default()).expect("connect to the server")
-    }
-
-    /// Connects from the loopback address `source`.
-    pub fn connect_from(source: &str, addr: SocketAddr) -> Conn {
-        Conn::connect_with(source, addr, None)
     }
 
     /// Connects from `source`, with at most about `receive_buffer` bytes
@@ -390,16 +361,30 @@ impl Conn {
     pub fn from_stream(stream: TcpStream) -> Conn {
         Conn::with(stream, PATIENCE, Sent::default()).expect("a connected socket")
     }
+
+    panicking! {
+        send(line: &str) -> () = say;
+        send_raw(bytes: &[u8]) -> () = say_raw;
+        read_line() -> String = line;
+        expect(expected: &str) -> () = want;
+        expect_prefix(prefix: &str) -> String = want_prefix;
+        skip_to(prefix: &str) -> String = find;
+        expect_closed() -> () = want_closed;
+    }
+
+    pub fn expect_greeting(&mut self) {
+        self.expect(GREETING);
+    }
 }
 
 /// A running `chatroom client`, its stdin ours to type into and its stdout
 /// collected; killed and waited for when dropped.
 pub struct Client {
-    pub child: Child,
+    child: Child,
     stdin: Option<ChildStdin>,
     output: Receiver<Vec<u8>>,
     /// What was printed on stdout after what `expect_output` consumed.
-    pub seen: String,
+    seen: String,
     /// Everything printed on stdout so far.
     pub all: String,
     /// All of stderr, sent once the client has closed it (at exit).

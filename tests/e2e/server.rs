@@ -1,10 +1,8 @@
 //! The server's contract, pinned over real TCP connections to the real binary:
 //! what is particular to this server (its first line, its options and their
-//! limits, its memory). The wire protocol itself, the same for any server, is
-//! checked by the checker's rules (`examples/check/rules.rs`, run by
-//! `tests/check.rs`).
-
-mod common;
+//! limits, its deadlines, its memory). The wire protocol itself, the same for
+//! any server, is checked by the checker's rules (`examples/check/rules.rs`,
+//! run by the `check` module).
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -13,8 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use assert_cmd::Command;
-use common::Server;
 use predicates::prelude::*;
+
+use crate::harness::Server;
 
 /// The first stdout line is exactly `listening on IP:PORT`, with the real port.
 #[test]
@@ -92,6 +91,21 @@ fn no_name_in_time_is_closed() {
     server.expect_log("closed");
     let mut next = server.connect();
     next.expect_greeting();
+}
+
+/// A connection that sends nothing at all is closed at the name deadline,
+/// and its place is freed.
+#[test]
+fn silent_connection_is_closed_at_the_deadline() {
+    let server = Server::start(&["--name-timeout", "1", "--max-clients", "1"]);
+    let mut silent = server.connect();
+    silent.expect_greeting();
+    silent.expect("! no name within 1 s; closing the connection");
+    silent.expect_closed();
+    // "closed: no name ..." comes first; "closed" alone once the place is free.
+    server.expect_log("no name within 1s");
+    server.expect_log("closed");
+    let _alice = server.join("alice");
 }
 
 /// A user who stops reading is cut off once their queue is full; the others

@@ -2,9 +2,7 @@
 //! under util-linux's `script`, its keys are typed as a terminal sends them,
 //! and what its screen is sent is read back, escape codes and all.
 
-mod common;
-
-use common::{Client, Conn, Server};
+use crate::harness::{Client, Conn, Server};
 
 const ENTER: &str = "\r";
 const BACKSPACE: &str = "\x7f";

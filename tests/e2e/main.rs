@@ -1,0 +1,12 @@
+//! The scenarios, one module per concern, against the real `chatroom`
+//! binary over real sockets; one crate, so the harness is compiled once.
+
+mod attacks;
+mod check;
+mod classroom;
+mod client;
+mod harness;
+mod loadtest;
+mod server;
+mod teacher;
+mod terminal;
