@@ -116,8 +116,17 @@ pub fn run(config: Config) -> Result<(), String> {
     // Beyond the report: in a terminal, a line editor.
     let screen = terminal::start_keyboard(inputs.clone(), "");
     let (host, port, socket, waiting) = (String::new(), 0, None, VecDeque::new());
-    let mut client =
-        Client { inbox, inputs, screen, host, port, socket, connections: 0, waiting, retries: config.retries };
+    let mut client = Client {
+        inbox,
+        inputs,
+        screen,
+        host,
+        port,
+        socket,
+        connections: 0,
+        waiting,
+        retries: config.retries,
+    };
     let joined = match client.connect_first(&config) {
         Continue(()) => client.choose_name(config.name),
         Break(end) => Break(end),
@@ -145,9 +154,9 @@ impl Client {
                 Err(why) if config.host.is_some() && config.port.is_some() => {
                     return Break(End::Failed(why.to_string()));
                 }
-                Err(NoConnection::Unreachable(why)) => {
-                    self.screen.print(&format!("! {why} (is the server running? is the port right?)"))
-                }
+                Err(NoConnection::Unreachable(why)) => self
+                    .screen
+                    .print(&format!("! {why} (is the server running? is the port right?)")),
                 Err(why) => self.screen.print(&format!("! {why}")),
             }
         }
@@ -179,7 +188,9 @@ impl Client {
                     self.screen.print(&line);
                     return Continue(attempt);
                 }
-                Some(line) if !line.starts_with(protocol::NAME_DEADLINE) => self.screen.print(&line),
+                Some(line) if !line.starts_with(protocol::NAME_DEADLINE) => {
+                    self.screen.print(&line)
+                }
                 _ => {
                     self.socket = None;
                     name = Some(attempt);
@@ -237,10 +248,13 @@ impl Client {
     /// Connects to `host:port`, starts the connection's listener and reads
     /// the server's first line: its greeting, or why it cannot take us.
     fn connect(&mut self, host: String, port: u16) -> Result<(), NoConnection> {
-        let unreachable = |why: String| NoConnection::Unreachable(format!("cannot connect to {host}:{port}: {why}"));
+        let unreachable = |why: String| {
+            NoConnection::Unreachable(format!("cannot connect to {host}:{port}: {why}"))
+        };
         let socket = Arc::new(open_socket(&host, port).map_err(unreachable)?);
         self.connections += 1;
-        let (number, reading, inputs) = (self.connections, Arc::clone(&socket), self.inputs.clone());
+        let (number, reading, inputs) =
+            (self.connections, Arc::clone(&socket), self.inputs.clone());
         // Spawn: the listener of this connection. It ends with the connection.
         let work = move || run_listener(number, &reading, &inputs);
         let builder = thread::Builder::new().name(format!("listener-{number}"));
@@ -331,7 +345,10 @@ fn run_listener(number: u64, socket: &TcpStream, inputs: &SyncSender<Input>) {
             Ok(Some(Line::Text(line))) => text::sanitize(&line),
             Ok(Some(Line::TooLong)) => {
                 let start = text::sanitize(&String::from_utf8_lossy(&buf));
-                format!("{start} [cut: the line was longer than {} KiB]", MAX_SERVER_LINE_BYTES / 1024)
+                format!(
+                    "{start} [cut: the line was longer than {} KiB]",
+                    MAX_SERVER_LINE_BYTES / 1024
+                )
             }
             Ok(None) => break "the server closed the connection".to_string(),
             Err(e) => break e.to_string(),
@@ -381,17 +398,22 @@ impl Client {
                 (Err(e), _) if config.host.is_some() => {
                     return Break(End::Failed(format!("cannot find the host {host}: {e}")));
                 }
-                (Err(e), _) => self.screen.print(&format!("! cannot find the host {host}: {e}; try again")),
+                (Err(e), _) => {
+                    self.screen.print(&format!("! cannot find the host {host}: {e}; try again"))
+                }
             }
         }
     }
 
     fn ask_port(&mut self) -> Step<u16> {
         loop {
-            let answer = self.ask(&format!("Port [{DEFAULT_PORT}]: "), &DEFAULT_PORT.to_string())?;
+            let answer =
+                self.ask(&format!("Port [{DEFAULT_PORT}]: "), &DEFAULT_PORT.to_string())?;
             match answer.parse::<u16>() {
                 Ok(port) if port > 0 => return Continue(port),
-                _ => self.screen.print(&format!("! not a port number: {answer} (use a number from 1 to 65535)")),
+                _ => self.screen.print(&format!(
+                    "! not a port number: {answer} (use a number from 1 to 65535)"
+                )),
             }
         }
     }
@@ -488,7 +510,9 @@ impl Client {
         let mut pause = Duration::from_secs(1);
         for attempt in 1..=self.retries {
             let (tries, seconds) = (self.retries, pause.as_secs());
-            self.screen.print(&format!("! connection lost ({why}); trying again in {seconds} s ({attempt} of {tries})"));
+            self.screen.print(&format!(
+                "! connection lost ({why}); trying again in {seconds} s ({attempt} of {tries})"
+            ));
             self.wait(pause)?;
             pause = (pause * 2).min(MAX_RETRY_PAUSE);
             let again = self.connect(self.host.clone(), self.port).map_err(|e| e.to_string());

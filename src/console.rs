@@ -79,7 +79,9 @@ fn parse_console(line: &str) -> Result<Option<Event>, String> {
         "/kick" => return Err(error("usage: /kick NAME [REASON]")),
         "/quit" => Event::Shutdown,
         "/help" => return Err(console_help()),
-        _ => return Err(error(&format!("unknown console command {word} (type /help for the list)"))),
+        _ => {
+            return Err(error(&format!("unknown console command {word} (type /help for the list)")));
+        }
     };
     Ok(Some(event))
 }
@@ -103,7 +105,8 @@ pub fn where_to_join(port: u16) -> String {
     let text = terminal::output_of("hostname", &["-I"]).unwrap_or_default();
     let join = "students join with: chatroom client --host";
     let ipv4 = text.split_whitespace().filter(|address| !address.contains(':'));
-    let lines: Vec<String> = ipv4.map(|address| format!("{join} {address} --port {port}")).collect();
+    let lines: Vec<String> =
+        ipv4.map(|address| format!("{join} {address} --port {port}")).collect();
     if lines.is_empty() {
         let find = "'ip addr' on Linux, 'ifconfig' on macOS, 'ipconfig' on Windows";
         return format!("students join with this machine's address ({find}) and port {port}");
@@ -117,7 +120,9 @@ mod tests {
 
     #[test]
     fn console_commands_are_recognised() {
-        assert!(matches!(parse_console("/say hi all"), Ok(Some(Event::Announce(t))) if t == "hi all"));
+        assert!(
+            matches!(parse_console("/say hi all"), Ok(Some(Event::Announce(t))) if t == "hi all")
+        );
         assert!(matches!(parse_console("/who"), Ok(Some(Event::ListUsers))));
         assert!(matches!(parse_console("/quit"), Ok(Some(Event::Shutdown))));
         assert_eq!(parse_console("/help").err(), Some(console_help()));

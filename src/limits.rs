@@ -14,8 +14,8 @@
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::net::{IpAddr, TcpStream};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::protocol::{self, MAX_LINE_BYTES};
@@ -103,31 +103,34 @@ impl Limits {
 
 impl Permit {
     /// Takes `lines` worth of allowance from this address, then from the
-    /// whole room, sleeping as long as each asks. The room is asked only
-    /// once the address has paid, so a flooding address cannot run up the
-    /// room's debt for everyone else.
-    pub fn pace(&self, lines: f64) {
+    /// whole room, waiting as long as each asks, or until `hangup` says the
+    /// connection is over: then `Err`. The room is asked only once the
+    /// address has paid, so a flooding address cannot run up the room's
+    /// debt for everyone else.
+    pub fn pace(&self, lines: f64, hangup: &Receiver<()>) -> Result<(), Hungup> {
         if self.limits.rate == 0 {
-            return;
+            return Ok(());
         }
         let wait = match self.limits.lock().addresses.get_mut(&self.ip) {
             Some(address) => address.bucket.take(lines, Instant::now()),
             None => Duration::ZERO,
         };
-        thread::sleep(wait);
+        wait_unless_hung_up(hangup, wait)?;
         let wait = self.limits.lock().room.take(lines, Instant::now());
-        thread::sleep(wait);
+        wait_unless_hung_up(hangup, wait)
     }
 }
 
-impl Limits {
-    /// Takes `lines` worth of allowance from `ip` without waiting: the
-    /// broker's way to charge for lines it sends on someone's behalf. The
-    /// debt is waited off by that address's readers, before their next line.
-    pub fn charge(&self, ip: IpAddr, lines: f64) {
-        if let Some(address) = self.lock().addresses.get_mut(&ip) {
-            address.bucket.take(lines, Instant::now());
-        }
+/// The connection is over: its writer has ended, and closed it.
+pub struct Hungup;
+
+/// Waits `wait`, unless `hangup` closes first. Nothing is ever sent on it:
+/// its sender is held by the connection's writer, and dropped when the
+/// writer ends, which wakes this wait at once.
+fn wait_unless_hung_up(hangup: &Receiver<()>, wait: Duration) -> Result<(), Hungup> {
+    match hangup.recv_timeout(wait) {
+        Err(RecvTimeoutError::Disconnected) => Err(Hungup),
+        _ => Ok(()),
     }
 }
 
@@ -143,17 +146,32 @@ impl Drop for Permit {
 
 /// The socket as a reader reads it: every byte read counts against the
 /// sender's allowance (a KiB costs as much as a line), in a line or in one
-/// that never ends, so endless bytes are paced like endless lines.
+/// that never ends, so endless bytes are paced like endless lines. Once the
+/// connection is over (`hangup`), it reads as ended: a flooder's reader
+/// stops at once, and does not read on what it can no longer send.
 pub struct PacedSocket {
     pub socket: Arc<TcpStream>,
     pub permit: Permit,
+    pub hangup: Receiver<()>,
+}
+
+impl PacedSocket {
+    /// Pays for `lines` (see [`Permit::pace`]).
+    pub fn pace(&self, lines: f64) -> Result<(), Hungup> {
+        self.permit.pace(lines, &self.hangup)
+    }
 }
 
 impl Read for PacedSocket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Err(TryRecvError::Disconnected) = self.hangup.try_recv() {
+            return Ok(0);
+        }
         let n = (&*self.socket).read(buf)?;
-        self.permit.pace(n as f64 / MAX_LINE_BYTES as f64);
-        Ok(n)
+        match self.pace(n as f64 / MAX_LINE_BYTES as f64) {
+            Ok(()) => Ok(n),
+            Err(Hungup) => Ok(0),
+        }
     }
 }
 
@@ -252,4 +270,5 @@ mod tests {
             assert_eq!(bucket.take(1.0, later), Duration::ZERO);
         }
         assert!(bucket.take(1.0, later) > Duration::ZERO);
-    }}
+    }
+}

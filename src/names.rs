@@ -80,4 +80,3 @@ pub fn is_combining_mark(c: char) -> bool {
 pub fn fold_name(name: &str) -> String {
     name.to_uppercase().to_lowercase()
 }
-

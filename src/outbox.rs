@@ -126,7 +126,11 @@ pub fn start_writer(
 /// `TCP_NODELAY` one packet). Ends when the outbox closes, `None`; or when a
 /// write fails, with why the user must leave. Either way it then shuts the
 /// socket down, which also ends the connection's reader.
-fn run_writer(socket: &TcpStream, arriving: &Receiver<Batch>, queued: &Mutex<usize>) -> Option<Leave> {
+fn run_writer(
+    socket: &TcpStream,
+    arriving: &Receiver<Batch>,
+    queued: &Mutex<usize>,
+) -> Option<Leave> {
     let mut socket = socket;
     let mut why = None;
     for batch in arriving {

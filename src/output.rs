@@ -99,7 +99,8 @@ impl Output {
 pub fn start(screen: &Arc<Screen>, transcript: Option<&str>) -> Result<(), String> {
     let _ = UTC_OFFSET.set(utc_offset());
     let (out, log) = (Arc::clone(screen), Arc::clone(screen));
-    let _ = CONSOLE.set(Output::start("console-out", move |line| out.print(line.trim_end_matches('\n'))));
+    let _ = CONSOLE
+        .set(Output::start("console-out", move |line| out.print(line.trim_end_matches('\n'))));
     let log_here = screen.editing() && io::stderr().is_terminal();
     let _ = LOG.set(Output::start("log", move |line| match log_here {
         true => log.print(&format!("\x1b[2m{line}\x1b[0m")),
@@ -212,4 +213,5 @@ mod tests {
         assert_eq!(date_time(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(date_time(1_798_761_599), "2026-12-31 23:59:59");
         assert_eq!(date_time(-1), "1969-12-31 23:59:59");
-    }}
+    }
+}

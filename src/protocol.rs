@@ -700,4 +700,3 @@ mod tests {
         assert!(help.lines().all(|l| l.starts_with(NOTICE)));
     }
 }
-

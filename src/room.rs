@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::time::{Duration, Instant};
 
-use crate::limits::Limits;
 use crate::names;
 use crate::outbox::{self, Outbox};
 use crate::output;
@@ -35,8 +34,9 @@ use crate::protocol::{self, Command, Leave, Line};
 /// console, on one channel.
 pub enum Event {
     /// A new connection, from its reader: the broker gives it an outbox and
-    /// a writer, and asks for a name.
-    Arrived { id: u64, peer: SocketAddr, socket: Arc<TcpStream> },
+    /// a writer, and asks for a name. The writer holds `hangup` and drops it
+    /// when it ends, which tells the reader the connection is over.
+    Arrived { id: u64, peer: SocketAddr, socket: Arc<TcpStream>, hangup: Sender<()> },
     /// A line the connection's reader read and cleaned: a name, until one
     /// is taken; then a chat line or a command.
     Said { id: u64, line: Line },
@@ -87,9 +87,6 @@ pub struct Room {
     /// Beyond the report: the last public lines, for newcomers.
     history: VecDeque<Arc<str>>,
     settings: Settings,
-    /// Beyond the report: flood control, which the broker charges for the
-    /// lines it sends on someone's behalf (a join notice, say).
-    limits: Arc<Limits>,
     /// Given to each writer, to tell the broker when it ends.
     events: SyncSender<Event>,
     /// Each writer holds a clone; see [`run_broker`].
@@ -131,15 +128,15 @@ pub fn run_broker(inbox: Receiver<Event>, mut room: Room) {
 }
 
 impl Room {
-    pub fn new(settings: Settings, limits: Arc<Limits>, events: SyncSender<Event>, done: Sender<()>) -> Room {
+    pub fn new(settings: Settings, events: SyncSender<Event>, done: Sender<()>) -> Room {
         let (members, by_name, choosing, history) = Default::default();
-        Room { members, by_name, choosing, history, settings, limits, events, done }
+        Room { members, by_name, choosing, history, settings, events, done }
     }
 
     /// Acts on one event; `Break` once the server is shutting down.
     fn handle(&mut self, event: Event) -> ControlFlow<()> {
         match event {
-            Event::Arrived { id, peer, socket } => self.arrive(id, peer, socket),
+            Event::Arrived { id, peer, socket, hangup } => self.arrive(id, peer, socket, hangup),
             Event::Said { id, line: Line::TooLong } => self.post(id, protocol::line_too_long()),
             Event::Said { id, line: Line::Text(text) } => match self.name_of(id) {
                 None => self.try_name(id, text),
@@ -160,12 +157,13 @@ impl Room {
     /// A new connection: its outbox and writer, the greeting, and a deadline
     /// to choose a name by (report §6: once connected, the client asks for a
     /// name).
-    fn arrive(&mut self, id: u64, peer: SocketAddr, socket: Arc<TcpStream>) {
+    fn arrive(&mut self, id: u64, peer: SocketAddr, socket: Arc<TcpStream>, hangup: Sender<()>) {
         let (events, done) = (self.events.clone(), self.done.clone());
-        // Told by the writer when it ends; `done` is dropped with it.
+        // Held by the writer, with `done` and `hangup`, all dropped when it
+        // ends; called if a write failed.
         let ended = move |why| {
             let _ = events.send(Event::Ended { id, why });
-            drop(done);
+            drop((done, hangup));
         };
         let limit = outbox::outbox_lines(self.settings.rate, self.settings.history);
         let outbox = match outbox::start_writer(id, socket, limit, ended) {
@@ -195,9 +193,6 @@ impl Room {
         } else if let Some(member) = self.members.get_mut(&id) {
             output::log(format!("{} joined as {name}", member.peer));
             member.name = Some(name.clone());
-            // Beyond the report: the join notice costs the newcomer's address
-            // a line, paid before its next line is read.
-            self.limits.charge(member.peer.ip(), 1.0);
             self.by_name.insert(folded, id);
             self.choosing.retain(|&(_, waiting)| waiting != id);
             // The welcome is the newcomer's first line after the name: the

@@ -84,7 +84,7 @@ pub fn run(config: Config) -> Result<(), String> {
     // `done`: each writer holds a clone, the broker the original. The
     // receiver hears the channel close once all of them are gone.
     let (done, all_done) = mpsc::channel::<()>();
-    room::run_broker(inbox, Room::new(config.room, limits, events, done));
+    room::run_broker(inbox, Room::new(config.room, events, done));
     // The broker has said goodbye to everyone and closed every outbox.
     let _ = all_done.recv_timeout(SHUTDOWN_GRACE);
     log("stopped".into());
@@ -143,14 +143,24 @@ const READ_BUFFER_BYTES: usize = MAX_LINE_BYTES;
 /// tells the broker the connection arrived, then hands it every line,
 /// cleaned, until the connection ends. It never writes to the socket: the
 /// connection's writer does, so that two threads never mix their bytes.
-fn run_reader(id: u64, socket: TcpStream, peer: SocketAddr, permit: Permit, events: &SyncSender<Event>) {
+fn run_reader(
+    id: u64,
+    socket: TcpStream,
+    peer: SocketAddr,
+    permit: Permit,
+    events: &SyncSender<Event>,
+) {
     log(format!("{peer} connected"));
     // One socket, two threads: std implements `Read` and `Write` for a
     // shared `&TcpStream` too, so the reader and the writer each hold an
     // `Arc` of it. It closes when both have let go.
     let socket = Arc::new(socket);
-    let _ = events.send(Event::Arrived { id, peer, socket: Arc::clone(&socket) });
-    let mut input = BufReader::with_capacity(READ_BUFFER_BYTES, PacedSocket { socket, permit });
+    let (hangup, hung_up) = mpsc::channel();
+    let paced = PacedSocket { socket: Arc::clone(&socket), permit, hangup: hung_up };
+    // Beyond the report: arriving costs a line, for the join notice to come.
+    let _ = paced.pace(1.0);
+    let _ = events.send(Event::Arrived { id, peer, socket, hangup });
+    let mut input = BufReader::with_capacity(READ_BUFFER_BYTES, paced);
     let mut buf = Vec::new();
     let ended = loop {
         let line = match protocol::read_line_limited(&mut input, MAX_LINE_BYTES, &mut buf) {
@@ -160,12 +170,14 @@ fn run_reader(id: u64, socket: TcpStream, peer: SocketAddr, permit: Permit, even
             Err(e) => break format!("closed: {e}"),
         };
         // Beyond the report: each line costs a line of allowance.
-        input.get_ref().permit.pace(1.0);
+        if input.get_ref().pace(1.0).is_err() {
+            break "closed".to_string();
+        }
         if events.send(Event::Said { id, line }).is_err() {
             break "closed: the server is stopping".to_string();
         }
     };
-    input.get_ref().permit.pace(1.0); // the leave notice costs a line too
+    let _ = input.get_ref().pace(1.0); // the leave notice costs a line too
     let _ = events.send(Event::Ended { id, why: Leave::Lost });
     // Free the place (the permit goes with `input`), then say so: whoever
     // reads the log line can count on the place being free.

@@ -227,7 +227,7 @@ impl Editor {
             b"\x03" => return Some(Typed::Interrupt), // Ctrl-C
             b"\x04" if self.line.is_empty() => return Some(Typed::End), // Ctrl-D
             b"\x7f" | b"\x08" => drop(self.line.pop()), // Backspace: a character, not a byte
-            b"\x15" => self.line.clear(),               // Ctrl-U
+            b"\x15" => self.line.clear(),             // Ctrl-U
             b"\x17" => {
                 // Ctrl-W: the spaces before the cursor, then the word.
                 let kept = self.line.trim_end().trim_end_matches(|c| c != ' ').len();

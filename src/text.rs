@@ -4,7 +4,6 @@
 //!
 //! Not here: what a name may be (`names.rs`), reading lines (`protocol.rs`).
 
-
 /// Makes text safe to print on another person's terminal, and trims its end
 /// (its start is kept: pasted code keeps its indentation).
 ///
@@ -67,4 +66,3 @@ pub fn is_invisible(c: char) -> bool {
             | '\u{E0000}'..='\u{E0FFF}'
     )
 }
-

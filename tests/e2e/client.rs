@@ -198,7 +198,7 @@ fn a_lost_connection_comes_back() {
     al.expect_output("* welcome al;");
     server.kill();
     al.expect_output(
-        "! connection lost (the server closed the connection); trying again in 1 s (1 of 8)\n",
+        "! connection lost (the server closed the connection); trying again in 1 s (1 of 17)\n",
     );
     let again = Server::start(&["--port", &port]);
     let mut bob = again.join("bob");

@@ -35,14 +35,14 @@ fn the_console_shows_the_room_but_not_private_messages() {
     assert!(!server.stdout_so_far().contains("secret"));
 }
 
-/// `--log FILE` appends every public line, join, leave, kick and `/say`,
+/// `--transcript FILE` appends every public line, join, leave, kick and `/say`,
 /// one a line with date and time, written as they happen; private messages
 /// are not in it.
 #[test]
 fn the_transcript_keeps_what_the_room_saw() {
     let path = std::env::temp_dir().join(format!("transcript-{}.txt", std::process::id()));
     let _ = std::fs::remove_file(&path);
-    let mut server = Server::start(&["--log", path.to_str().unwrap()]);
+    let mut server = Server::start(&["--transcript", path.to_str().unwrap()]);
     let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
     alice.send("/msg bob a secret");
     bob.expect("alice (private): a secret");
@@ -85,7 +85,7 @@ fn the_transcript_keeps_what_the_room_saw() {
 /// console, and the room goes on.
 #[test]
 fn a_failing_transcript_is_reported_once() {
-    let mut server = Server::start(&["--log", "/dev/full"]);
+    let mut server = Server::start(&["--transcript", "/dev/full"]);
     let [mut alice, mut bob] = server.join_all(["alice", "bob"]);
     server.expect_stdout_prefix("! cannot write the transcript /dev/full: ");
     for i in 0..5 {
@@ -100,8 +100,10 @@ fn a_failing_transcript_is_reported_once() {
 /// A transcript that cannot be opened is an error at start, exit 1.
 #[test]
 fn a_transcript_that_cannot_be_opened_is_an_error() {
-    let output =
-        chatroom().args(["server", "--port", "0", "--log", "/no/such/dir/t.txt"]).output().unwrap();
+    let output = chatroom()
+        .args(["server", "--port", "0", "--transcript", "/no/such/dir/t.txt"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -154,7 +156,7 @@ fn the_console_in_a_terminal_keeps_the_command_whole() {
 #[test]
 fn a_server_that_cannot_start_puts_the_terminal_back() {
     let log = "/nonexistent/chatroom.log";
-    let mut console = Client::server_in_terminal(&["--port", "0", "--log", log]);
+    let mut console = Client::server_in_terminal(&["--port", "0", "--transcript", log]);
     console.expect_output(&format!("error: cannot open the transcript {log}: "));
     let (code, _) = console.wait_exit();
     assert_eq!(code, Some(1));
