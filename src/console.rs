@@ -17,7 +17,7 @@ use std::thread;
 use crate::output;
 use crate::protocol::{error, notice};
 use crate::room::Event;
-use crate::terminal::{self, Typed};
+use crate::terminal::{self, Screen, Typed};
 use crate::text;
 
 /// How many typed lines may wait for the console thread: a teacher types
@@ -27,6 +27,11 @@ const TYPED_QUEUE: usize = 16;
 /// Starts the keyboard, the outputs that print above it, and the console
 /// thread, which sends the teacher's commands to the broker as `events`.
 pub fn start(events: SyncSender<Event>, transcript: Option<&str>) -> Result<(), String> {
+    if terminal::in_background() {
+        output::start(&Screen::plain(), transcript)?;
+        output::log("the console is off: the server was started in the background".into());
+        return Ok(());
+    }
     let (keys, typed) = mpsc::sync_channel(TYPED_QUEUE);
     let screen = terminal::start_keyboard(keys, "> ");
     output::start(&screen, transcript)?;
@@ -80,7 +85,9 @@ fn parse_console(line: &str) -> Result<Option<Event>, String> {
         "/quit" => Event::Shutdown,
         "/help" => return Err(console_help()),
         _ => {
-            return Err(error(&format!("unknown console command {word} (type /help for the list)")));
+            return Err(error(&format!(
+                "unknown console command {word} (type /help for the list)"
+            )));
         }
     };
     Ok(Some(event))

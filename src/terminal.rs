@@ -134,6 +134,11 @@ pub struct Screen {
 }
 
 impl Screen {
+    /// A screen with no line editor: lines are printed as they come.
+    pub fn plain() -> Arc<Screen> {
+        Arc::new(Screen { editor: None })
+    }
+
     /// Prints a line: above the line being typed, which is drawn again.
     pub fn print(&self, line: &str) {
         match &self.editor {
@@ -204,6 +209,8 @@ fn write_out(text: &str) {
 struct Editor {
     prompt: String,
     line: String,
+    /// Whether the last key did not fit: the line holds [`MAX_LINE_BYTES`].
+    full: bool,
     /// The terminal's width in columns (`stty size`), asked again after each
     /// line so that a resized window is followed.
     width: usize,
@@ -212,13 +219,16 @@ struct Editor {
 impl Editor {
     fn new(prompt: &str) -> Editor {
         let (prompt, line, width) = (prompt.to_string(), String::new(), terminal_width());
-        Editor { prompt, line, width }
+        Editor { prompt, line, full: false, width }
     }
 
     /// Applies one key; returns what it hands to the main thread, if
     /// anything. Escape sequences and other control keys do nothing: they
     /// never reach the room.
     fn key(&mut self, key: &[u8]) -> Option<Typed> {
+        if key.first().is_some_and(|&b| b < 0x20 || b == 0x7f) {
+            self.full = false; // Enter or an erasing key: there is room again
+        }
         match key {
             b"\r" | b"\n" => {
                 self.width = terminal_width();
@@ -239,7 +249,15 @@ impl Editor {
                 Ok(text) if self.line.len() + text.len() <= MAX_LINE_BYTES => {
                     self.line.push_str(text)
                 }
-                Ok(_) => write_out("\x07"), // the bell: the line is full
+                Ok(_) if !self.full => {
+                    // Said once, above the line, until the line has room again.
+                    self.full = true;
+                    let note = format!(
+                        "! the line is full ({MAX_LINE_BYTES} bytes): the rest was not added"
+                    );
+                    write_out(&format!("\r\x1b[K{note}\n"));
+                }
+                Ok(_) => {}
                 Err(_) => {}
             },
         }
@@ -299,6 +317,20 @@ fn enter_raw_mode() -> bool {
         report(info);
     }));
     true
+}
+
+/// Whether this process was started in the background of its terminal
+/// (`chatroom server &`): reading the keyboard or changing the terminal's
+/// settings would then stop it (`Stopped (tty input)`, `(tty output)`). On
+/// Linux, from `/proc/self/stat`: our process group is not the terminal's
+/// foreground group. Elsewhere it cannot tell, and says no.
+pub fn in_background() -> bool {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 5 and 8 of proc(5): the process group, and the terminal's.
+    let (group, foreground) = (fields.get(2), fields.get(5));
+    io::stdin().is_terminal() && group.is_some() && group != foreground
 }
 
 /// Puts back the terminal's settings, if the editor changed them.
