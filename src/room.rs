@@ -369,6 +369,7 @@ impl Room {
     /// Says goodbye to everyone and lets every connection go: each writer
     /// delivers the last lines and closes.
     fn shut_down(&mut self) {
+        output::log("shutting down".into());
         self.broadcast(protocol::shutting_down(), None);
         let ids: Vec<u64> = self.members.keys().copied().collect();
         ids.into_iter().for_each(|id| self.leave(id, Leave::Shutdown));
