@@ -20,6 +20,9 @@ use crate::room::Event;
 use crate::terminal::{self, Screen, Typed};
 use crate::text;
 
+/// The longest `/ban`, in minutes: a week.
+const MAX_BAN_MINUTES: u64 = 7 * 24 * 60;
+
 /// How many typed lines may wait for the console thread: a teacher types
 /// far slower than it reads.
 const TYPED_QUEUE: usize = 16;
@@ -82,6 +85,13 @@ fn parse_console(line: &str) -> Result<Option<Event>, String> {
             Event::Kick { name: name.to_string(), reason: reason.to_string() }
         }
         "/kick" => return Err(error("usage: /kick NAME [REASON]")),
+        "/ban" => {
+            let (ip, minutes) = args.split_once(' ').unwrap_or((args, "60"));
+            match (ip.parse(), minutes.trim().parse()) {
+                (Ok(ip), Ok(minutes @ 1..=MAX_BAN_MINUTES)) => Event::Ban { ip, minutes },
+                _ => return Err(error("usage: /ban ADDRESS [MINUTES, at most a week]")),
+            }
+        }
         "/quit" => Event::Shutdown,
         "/help" => return Err(console_help()),
         _ => {
@@ -99,7 +109,8 @@ fn console_help() -> String {
         notice("console commands:"),
         notice("  /say TEXT            tell everyone, as * [server] TEXT"),
         notice("  /who                 list who is online"),
-        notice("  /kick NAME [REASON]  disconnect NAME"),
+        notice("  /kick NAME [REASON]  disconnect NAME (or the number /who shows)"),
+        notice("  /ban ADDRESS [MIN]   disconnect everyone there, keep them out (60)"),
         notice("  /quit                tell everyone, close every connection, stop"),
         notice("  /help                this list"),
     ]

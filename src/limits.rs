@@ -51,6 +51,8 @@ struct Counts {
     /// Addresses with connections open, or whose allowance is not yet full
     /// again: forgetting those would hand out a fresh burst on reconnecting.
     addresses: HashMap<IpAddr, Address>,
+    /// Addresses kept out by `/ban`, until the instant given.
+    banned: HashMap<IpAddr, Instant>,
 }
 
 struct Address {
@@ -69,7 +71,8 @@ pub struct Permit {
 impl Limits {
     pub fn new(max_clients: usize, max_per_address: usize, rate: u32) -> Limits {
         let room = TokenBucket::new(rate * ROOM_SHARE, FLOOD_BURST * ROOM_SHARE, Instant::now());
-        let counts = Mutex::new(Counts { open: 0, room, addresses: HashMap::new() });
+        let counts = Counts { open: 0, room, addresses: HashMap::new(), banned: HashMap::new() };
+        let counts = Mutex::new(counts);
         Limits { max_clients, max_per_address, rate, counts }
     }
 
@@ -87,6 +90,10 @@ impl Limits {
         let mut counts = self.lock();
         let now = Instant::now();
         counts.addresses.retain(|_, a| a.open > 0 || !a.bucket.is_full(now));
+        counts.banned.retain(|_, until| *until > now);
+        if counts.banned.contains_key(&ip) {
+            return Err(protocol::banned());
+        }
         if counts.open >= self.max_clients {
             return Err(protocol::server_full(self.max_clients));
         }
@@ -98,6 +105,13 @@ impl Limits {
         address.open += 1;
         counts.open += 1;
         Ok(Permit { limits: Arc::clone(self), ip })
+    }
+}
+
+impl Limits {
+    /// Keeps `ip` out until `until` (`/ban`).
+    pub fn ban(&self, ip: IpAddr, until: Instant) {
+        self.lock().banned.insert(ip, until);
     }
 }
 

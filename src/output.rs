@@ -101,10 +101,17 @@ pub fn start(screen: &Arc<Screen>, transcript: Option<&str>) -> Result<(), Strin
     let (out, log) = (Arc::clone(screen), Arc::clone(screen));
     let _ = CONSOLE
         .set(Output::start("console-out", move |line| out.print(line.trim_end_matches('\n'))));
-    let log_here = screen.editing() && io::stderr().is_terminal();
-    let _ = LOG.set(Output::start("log", move |line| match log_here {
-        true => log.print(&format!("\x1b[2m{line}\x1b[0m")),
-        false => drop(io::stderr().write_all(format!("{line}\n").as_bytes())),
+    let on_terminal = io::stderr().is_terminal();
+    let log_here = screen.editing() && on_terminal;
+    let mut pacer = Pacer { since: Instant::now(), shown: 0, held: 0 };
+    let _ = LOG.set(Output::start("log", move |line| {
+        let lines = if on_terminal { pacer.pass(line) } else { vec![line.to_string()] };
+        for line in lines {
+            match log_here {
+                true => log.print(&format!("\x1b[2m{line}\x1b[0m")),
+                false => drop(io::stderr().write_all(format!("{line}\n").as_bytes())),
+            }
+        }
     }));
     let Some(path) = transcript else { return Ok(()) };
     let file = OpenOptions::new().create(true).append(true).open(path);
@@ -121,6 +128,44 @@ pub fn start(screen: &Arc<Screen>, transcript: Option<&str>) -> Result<(), Strin
         }
     }));
     Ok(())
+}
+
+/// On the teacher's terminal the log shows at most this many lines in each
+/// [`LOG_WINDOW`]; the rest are counted, and the count shown with the first
+/// line after it. A storm of connections then cannot scroll the room off
+/// the screen. Sent to a file (`2> FILE`), the log keeps every line.
+const LOG_LINES_PER_WINDOW: usize = 10;
+const LOG_WINDOW: Duration = Duration::from_secs(5);
+
+/// How many log lines the current window has shown, and held back.
+struct Pacer {
+    since: Instant,
+    shown: usize,
+    held: usize,
+}
+
+impl Pacer {
+    /// What to print for `line`: the count of lines held back, if a window
+    /// has ended; then `line`, unless its window is full.
+    fn pass(&mut self, line: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.since.elapsed() >= LOG_WINDOW {
+            if self.held > 0 {
+                let (held, secs) = (self.held, LOG_WINDOW.as_secs());
+                lines.push(format!(
+                    "({held} more log lines in the last {secs} s; 2> FILE keeps them all)"
+                ));
+            }
+            (self.since, self.shown, self.held) = (Instant::now(), 0, 0);
+        }
+        if self.shown < LOG_LINES_PER_WINDOW {
+            self.shown += 1;
+            lines.push(line.to_string());
+        } else {
+            self.held += 1;
+        }
+        lines
+    }
 }
 
 /// A line for the log (stderr): connections, joins, errors.

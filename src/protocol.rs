@@ -297,6 +297,16 @@ pub fn name_taken(name: &str) -> String {
     error(&format!("the name {name} is taken; try another"))
 }
 
+/// The `! ` answer to a name removed with `/kick` a short while ago.
+pub fn name_removed(name: &str) -> String {
+    error(&format!("the name {name} was removed by the server a short while ago; try another"))
+}
+
+/// The only line sent before closing a connection from a banned address.
+pub fn banned() -> String {
+    error("your address is banned by the server; try again later")
+}
+
 /// How the server's last line to a connection that chose no name in time
 /// begins; the client recognises it and stops asking for a name.
 pub const NAME_DEADLINE: &str = "! no name within ";

@@ -19,12 +19,13 @@
 //! Not here: reading lines (`server.rs`), the words (`protocol.rs`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::time::{Duration, Instant};
 
+use crate::limits::Limits;
 use crate::names;
 use crate::outbox::{self, Outbox};
 use crate::output;
@@ -44,10 +45,12 @@ pub enum Event {
     Ended { id: u64, why: Leave },
     /// Beyond the report, the teacher's console: `/say TEXT`.
     Announce(String),
-    /// `/who` on the console.
+    /// `/who` on the console: each user with their number and address.
     ListUsers,
-    /// `/kick NAME [REASON]`.
+    /// `/kick NAME [REASON]`, or `/kick NUMBER [REASON]`.
     Kick { name: String, reason: String },
+    /// `/ban ADDRESS [MINUTES]`: everyone there removed, and kept out.
+    Ban { ip: IpAddr, minutes: u64 },
     /// `/quit` on the console, or Ctrl-C there.
     Shutdown,
 }
@@ -86,12 +89,20 @@ pub struct Room {
     choosing: VecDeque<(Instant, u64)>,
     /// Beyond the report: the last public lines, for newcomers.
     history: VecDeque<Arc<str>>,
+    /// Folded names removed with `/kick`, kept out until the instant given.
+    removed: HashMap<String, Instant>,
+    /// Connection limits: `/ban` adds to them.
+    limits: Arc<Limits>,
     settings: Settings,
     /// Given to each writer, to tell the broker when it ends.
     events: SyncSender<Event>,
     /// Each writer holds a clone; see [`run_broker`].
     done: Sender<()>,
 }
+
+/// How long `/kick` keeps the name out: long enough that a script cannot
+/// come straight back under it, short enough that a mistake mends itself.
+const REMOVAL_KEEPS_NAME: Duration = Duration::from_secs(10 * 60);
 
 /// The most events the broker handles in one round besides the first. A
 /// round: an event, then those that arrived meanwhile, then each user's
@@ -128,9 +139,14 @@ pub fn run_broker(inbox: Receiver<Event>, mut room: Room) {
 }
 
 impl Room {
-    pub fn new(settings: Settings, events: SyncSender<Event>, done: Sender<()>) -> Room {
-        let (members, by_name, choosing, history) = Default::default();
-        Room { members, by_name, choosing, history, settings, events, done }
+    pub fn new(
+        settings: Settings,
+        limits: Arc<Limits>,
+        events: SyncSender<Event>,
+        done: Sender<()>,
+    ) -> Room {
+        let (members, by_name, choosing, history, removed) = Default::default();
+        Room { members, by_name, choosing, history, removed, limits, settings, events, done }
     }
 
     /// Acts on one event; `Break` once the server is shutting down.
@@ -146,6 +162,7 @@ impl Room {
             Event::Announce(text) => self.announce(&text),
             Event::ListUsers => output::console(self.list_users()),
             Event::Kick { name, reason } => self.kick(&name, reason),
+            Event::Ban { ip, minutes } => self.ban(ip, minutes),
             Event::Shutdown => {
                 self.shut_down();
                 return ControlFlow::Break(());
@@ -190,6 +207,8 @@ impl Room {
             self.post(id, protocol::name_refused(&why));
         } else if self.by_name.contains_key(&folded) {
             self.post(id, protocol::name_taken(&name));
+        } else if self.removed.get(&folded).is_some_and(|&until| until > Instant::now()) {
+            self.post(id, protocol::name_removed(&name));
         } else if let Some(member) = self.members.get_mut(&id) {
             output::log(format!("{} joined as {name}", member.peer));
             member.name = Some(name.clone());
@@ -350,20 +369,43 @@ impl Room {
         output::console(protocol::notice(&format!("said to {} user(s)", self.by_name.len())));
     }
 
-    /// `/who` on the console.
+    /// `/who` on the console: the users in `/who`'s order, each with the
+    /// number `/kick` takes (a name may be hard to type) and their address.
     fn list_users(&self) -> String {
-        protocol::online(self.names())
+        let mut list = protocol::online(self.names());
+        for (&id, member) in self.by_name.values().filter_map(|id| self.members.get_key_value(id)) {
+            let name = member.name.as_deref().unwrap_or_default();
+            list.push_str(&protocol::notice(&format!("  {id:>6}  {name}  {}", member.peer.ip())));
+        }
+        list
     }
 
-    /// `/kick NAME [REASON]`: the user is told why, and removed.
+    /// `/kick NAME [REASON]` or `/kick NUMBER [REASON]`: the user is told
+    /// why, and removed; their name is kept out for [`REMOVAL_KEEPS_NAME`].
     fn kick(&mut self, name: &str, reason: String) {
-        let Some(&id) = self.by_name.get(&names::fold_name(name)) else {
+        let number = name.parse::<u64>().ok().filter(|id| self.name_of(*id).is_some());
+        let Some(id) = number.or_else(|| self.by_name.get(&names::fold_name(name)).copied()) else {
             return output::console(protocol::no_such_user(name));
         };
         let name = self.name_of(id).unwrap_or(name).to_string();
+        self.removed.insert(names::fold_name(&name), Instant::now() + REMOVAL_KEEPS_NAME);
         self.post(id, protocol::removed(&reason));
         self.leave(id, Leave::Removed(reason));
         output::console(protocol::notice(&format!("removed {name}")));
+    }
+
+    /// `/ban ADDRESS [MINUTES]`: everyone from `ip` is removed, and the
+    /// address kept out that long (on a shared machine, that is everyone
+    /// on it).
+    fn ban(&mut self, ip: IpAddr, minutes: u64) {
+        self.limits.ban(ip, Instant::now() + Duration::from_secs(minutes * 60));
+        let there: Vec<u64> =
+            self.members.iter().filter(|(_, m)| m.peer.ip() == ip).map(|(&id, _)| id).collect();
+        for id in there {
+            self.post(id, protocol::removed("your address is banned"));
+            self.leave(id, Leave::Removed("banned".into()));
+        }
+        output::console(protocol::notice(&format!("banned {ip} for {minutes} min")));
     }
 
     /// Says goodbye to everyone and lets every connection go: each writer

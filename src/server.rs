@@ -84,7 +84,7 @@ pub fn run(config: Config) -> Result<(), String> {
     // `done`: each writer holds a clone, the broker the original. The
     // receiver hears the channel close once all of them are gone.
     let (done, all_done) = mpsc::channel::<()>();
-    room::run_broker(inbox, Room::new(config.room, events, done));
+    room::run_broker(inbox, Room::new(config.room, limits, events, done));
     // The broker has said goodbye to everyone and closed every outbox.
     let _ = all_done.recv_timeout(SHUTDOWN_GRACE);
     log("stopped".into());

@@ -143,7 +143,10 @@ impl Screen {
     pub fn print(&self, line: &str) {
         match &self.editor {
             None => write_out(&format!("{line}\n")),
-            Some(editor) => write_out(&format!("\r\x1b[K{line}\n{}", lock(editor).draw())),
+            Some(editor) => {
+                let editor = lock(editor);
+                write_out(&format!("\r\x1b[K{}\n{}", wrap(line, editor.width), editor.draw()))
+            }
         }
     }
 
@@ -250,14 +253,14 @@ impl Editor {
                     self.line.push_str(text)
                 }
                 Ok(_) if !self.full => {
-                    // Said once, above the line, until the line has room again.
+                    // The bell, and once, above the line, what happened.
                     self.full = true;
                     let note = format!(
-                        "! the line is full ({MAX_LINE_BYTES} bytes): the rest was not added"
+                        "the line is full ({MAX_LINE_BYTES} bytes): the rest was not added"
                     );
-                    write_out(&format!("\r\x1b[K{note}\n"));
+                    write_out(&format!("\x07\r\x1b[K! {note}\n"));
                 }
-                Ok(_) => {}
+                Ok(_) => write_out("\x07"),
                 Err(_) => {}
             },
         }
@@ -281,10 +284,28 @@ impl Editor {
 
 /// How many columns `text` may take on a terminal, at most: East Asian
 /// characters and emoji take two, so every character beyond ASCII counts as
-/// two. The line then never wraps (it may scroll a little early); Unicode's
-/// real width tables are far larger than this project.
+/// two. A line measured so never wraps by itself (it may break a little
+/// early); Unicode's real width tables are far larger than this project.
 fn columns(text: &str) -> usize {
     text.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum()
+}
+
+/// `line` cut into rows of at most `width` columns, each row after the first
+/// indented. Only a line's first row starts at column 0, so nothing someone
+/// sends can start a row of its own there and pass for the server's
+/// (`* bob left`), however many spaces it is padded with.
+fn wrap(line: &str, width: usize) -> String {
+    let (mut rows, mut used) = (String::new(), 0);
+    for c in line.chars() {
+        let wide = columns(c.encode_utf8(&mut [0; 4]));
+        if used + wide > width.max(8) {
+            rows.push_str("\n  ");
+            used = 2;
+        }
+        rows.push(c);
+        used += wide;
+    }
+    rows
 }
 
 /// The terminal's settings before the editor changed them, put back on every
@@ -361,4 +382,16 @@ fn terminal_width() -> usize {
     let size = stty(&["size"]).unwrap_or_default();
     let columns = size.split_whitespace().nth(1).and_then(|c| c.parse().ok());
     columns.filter(|&c| c > 0).unwrap_or(80)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_first_row_of_a_wrapped_line_starts_at_column_0() {
+        let padded = format!("bob: hi{}* bob left", " ".repeat(13));
+        assert_eq!(wrap(&padded, 20), "bob: hi             \n  * bob left");
+        assert_eq!(wrap("日本語です", 8), "日本語で\n  す");
+    }
 }

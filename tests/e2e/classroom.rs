@@ -29,7 +29,8 @@ fn console_who_lists_users() {
 }
 
 /// `/kick NAME REASON`: NAME is told why and disconnected; the others hear
-/// `* NAME left (removed by the server)`. An unknown NAME is reported.
+/// `* NAME left (removed by the server)`; the name is kept out for a while.
+/// An unknown NAME is reported.
 #[test]
 fn console_kick_removes_a_user() {
     let mut server = Server::start(&[]);
@@ -41,8 +42,14 @@ fn console_kick_removes_a_user() {
     alice.expect("* bob left (removed by the server)");
     server.console("/kick zed");
     server.expect_stdout("! no user named zed");
-    // Gone from the room: the name is free again.
-    let _bob2 = server.join("bob");
+    // Gone from the room, and the name kept out for a while: a script
+    // cannot come straight back under it.
+    let mut again = server.connect();
+    again.expect_greeting();
+    again.send("bob");
+    again.expect("! the name bob was removed by the server a short while ago; try another");
+    again.send("bob2");
+    again.expect_prefix("* welcome bob2;");
 }
 
 /// `/help` and unknown commands answer on the console; nothing crashes.
@@ -51,7 +58,7 @@ fn console_help_and_errors() {
     let mut server = Server::start(&[]);
     server.console("/help");
     server.expect_stdout("* console commands:");
-    for _ in 0..5 {
+    for _ in 0..6 {
         let _ = server.expect_stdout_prefix("*   /");
     }
     server.console("hello?");
