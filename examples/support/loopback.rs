@@ -37,6 +37,8 @@ const SOCK_STREAM: i32 = 1;
 const SOCK_CLOEXEC: i32 = 0o2_000_000;
 const SOL_SOCKET: i32 = 1;
 const SO_RCVBUF: i32 = 8;
+const IPPROTO_TCP: i32 = 6;
+const TCP_MAXSEG: i32 = 2;
 
 /// Connects to `to` from `source` (any port), as a client on another
 /// machine would.
@@ -53,6 +55,27 @@ pub fn connect_with(
     source: Ipv4Addr,
     to: SocketAddr,
     receive_buffer: Option<i32>,
+) -> io::Result<TcpStream> {
+    let options: Vec<(i32, i32, i32)> =
+        receive_buffer.map(|bytes| (SOL_SOCKET, SO_RCVBUF, bytes)).into_iter().collect();
+    connect_setting(source, to, &options)
+}
+
+/// `connect_from` for a client that will stop reading and must fill up in
+/// a few kilobytes on both sides: a 4 KiB receive buffer, and TCP segments
+/// of 536 bytes (TCP_MAXSEG). The sender's kernel sizes its send buffer by
+/// the segment size, so on loopback (64 KiB segments) it would otherwise
+/// hold megabytes for the client; with small segments, about 100 KB.
+pub fn connect_small(source: Ipv4Addr, to: SocketAddr) -> io::Result<TcpStream> {
+    connect_setting(source, to, &[(SOL_SOCKET, SO_RCVBUF, 4096), (IPPROTO_TCP, TCP_MAXSEG, 536)])
+}
+
+/// Connects from `source`, with each socket option (level, name, value) set
+/// before connecting.
+fn connect_setting(
+    source: Ipv4Addr,
+    to: SocketAddr,
+    options: &[(i32, i32, i32)],
 ) -> io::Result<TcpStream> {
     let SocketAddr::V4(to) = to else {
         return Err(io::Error::other("connect_from speaks IPv4 only"));
@@ -74,9 +97,9 @@ pub fn connect_with(
             return Err(io::Error::last_os_error());
         }
         let stream = TcpStream::from_raw_fd(fd);
-        if let Some(bytes) = receive_buffer {
+        for (level, name, value) in options {
             let size = std::mem::size_of::<i32>() as u32;
-            if setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, size) != 0 {
+            if setsockopt(fd, *level, *name, value, size) != 0 {
                 return Err(io::Error::last_os_error());
             }
         }
