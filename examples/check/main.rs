@@ -149,6 +149,7 @@ fn check(target: &Target, groups: &[Group], wait: Duration) -> Result<bool, Stri
                 for line in failure.to_string().lines() {
                     println!("        {line}");
                 }
+                println!("        rule:     {}", rule.rule);
             }
             counted += usize::from(counts);
             held += usize::from(counts && outcome.is_ok());
