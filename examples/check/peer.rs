@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[path = "../support/loopback.rs"]
-mod loopback;
+pub mod loopback;
 
 /// A rule that did not hold: what was sent last, what was expected, and what
 /// came instead (or that nothing came in time).

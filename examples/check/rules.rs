@@ -10,10 +10,7 @@ use std::process::ChildStdin;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::peer::{Failure, GREETING, Peer, Sent};
-
-#[path = "../support/loopback.rs"]
-mod loopback;
+use crate::peer::{Failure, GREETING, Peer, Sent, loopback};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Group {
@@ -631,8 +628,11 @@ fn stall(ctx: &mut Ctx) -> Result<(), Failure> {
     let [mut alice, mut bob] = ctx.join_all(["alice", "bob"])?;
     let flood: String = (0..50).map(|i| format!("{i} {}\n", "x".repeat(995))).collect();
     // From one address (not spread) the flood must stay within its burst.
+    let mut flooders = Vec::new();
     for i in 0..if ctx.spread { 6 } else { 1 } {
-        let mut flooder = ctx.join(&format!("flood{i}"))?;
+        flooders.push(ctx.join(&format!("flood{i}"))?);
+    }
+    for mut flooder in flooders {
         // It reads what it is sent (and throws it away), and sends on a
         // thread of its own, for as long as the server takes its lines.
         if let Ok(mut drain) = flooder.stream.try_clone() {
