@@ -78,3 +78,36 @@ fn a_server_that_is_not_there_is_a_clear_error() {
     );
     assert!(stderr.trim_end().ends_with("(is the server running?)"), "{stderr}");
 }
+
+/// A server written from the README's protocol alone (`tests/readme_server.py`),
+/// which words its name refusals and its `/help` its own way, as the README
+/// allows: every rule holds. The checker demands what the README says, no
+/// more.
+#[test]
+fn a_server_that_differs_only_where_the_readme_allows_passes() {
+    let server = "python3 tests/readme_server.py {port}";
+    let output = check(&["--server", server, "--wait", "10"]);
+    let card = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{card}");
+    assert!(card.contains("\n28 of 28 rules hold\n"), "{card}");
+}
+
+/// The report's server with flood control added (`--paced`: 100 lines at
+/// once, then 20 a second per address) still holds its lock while it writes:
+/// the stall rule fails it, quoting the rule. (Our server passes it in
+/// `every_rule_holds_for_chatroom`.)
+#[test]
+fn a_paced_lock_and_sendall_server_fails_the_stall_rule() {
+    let server = "python3 examples/report_server.py --paced {port}";
+    let output = check(&["--server", server, "--only", "robustness", "--wait", "5"]);
+    let card = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{card}");
+    let fail = [
+        "  FAIL  one who stops reading stalls nobody",
+        "        sent:     alice> still here?",
+        "        expected: a line starting \"alice: still here?\"",
+        "        got:      nothing within 5 s (on bob's connection)",
+        "        rule:     a user who stops reading delays nobody else",
+    ];
+    assert!(card.contains(&fail.join("\n")), "{card}");
+}
