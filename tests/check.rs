@@ -111,3 +111,55 @@ fn a_paced_lock_and_sendall_server_fails_the_stall_rule() {
     ];
     assert!(card.contains(&fail.join("\n")), "{card}");
 }
+
+/// `--class FILE --json FILE`: three students, one table. A server that does
+/// not start is a row with its reason, not the end of the run; the JSON
+/// holds the same figures.
+#[test]
+fn a_class_is_graded_at_once_in_one_table_and_json() {
+    let dir = std::env::temp_dir().join(format!("chatroom-class-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (class, json) = (dir.join("servers.txt"), dir.join("grades.json"));
+    let chatroom = assert_cmd::cargo::cargo_bin("chatroom");
+    let servers = format!(
+        "# name, then the command\nana {} server --port 0\n\nbruno python3 examples/report_server.py {{port}}\ncarla ./no-such-server {{port}}\n",
+        chatroom.display()
+    );
+    std::fs::write(&class, servers).unwrap();
+    let (class_arg, json_arg) = (class.to_str().unwrap(), json.to_str().unwrap());
+    let only = ["--only", "handshake,wire", "--wait", "10", "--limit", "120"];
+    let output = check(&[&["--class", class_arg, "--json", json_arg], &only[..]].concat());
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{table}");
+    let rows: Vec<&str> = table.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        rows[0].split_whitespace().collect::<Vec<_>>(),
+        ["student", "handshake", "wire", "total"],
+        "{table}"
+    );
+    assert_eq!(
+        rows[1].split_whitespace().collect::<Vec<_>>(),
+        ["ana", "8/8", "7/7", "15/15"],
+        "{table}"
+    );
+    assert_eq!(
+        rows[2].split_whitespace().collect::<Vec<_>>(),
+        ["bruno", "3/8", "3/7", "6/15"],
+        "{table}"
+    );
+    assert!(
+        rows[3].starts_with(
+            "carla    not graded: cannot start the server (./no-such-server {port}): "
+        ),
+        "{table}"
+    );
+    assert_eq!(rows.len(), 4, "{table}");
+
+    // Read back by Python's json module: valid JSON, the same figures.
+    let read = "import json, sys\nfor s in json.load(open(sys.argv[1]))['students']:\n    print(s['name'], s['held'], s['of'], s['groups'].get('handshake', {}).get('held'), s['error'] is None)";
+    let figures =
+        std::process::Command::new("python3").args(["-c", read, json_arg]).output().unwrap();
+    let figures = String::from_utf8_lossy(&figures.stdout);
+    assert_eq!(figures, "ana 15 15 8 True\nbruno 6 15 3 True\ncarla 0 15 None False\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,6 +9,7 @@
 //! cargo run --example check -- --addr 192.168.1.20:1918
 //! ```
 
+mod class;
 mod peer;
 mod rules;
 
@@ -23,6 +24,7 @@ use rules::{Ctx, Group, RULES};
 
 const USAGE: &str = "\
 Usage: check (--server 'CMD' | --addr HOST:PORT) [--only GROUP,...] [--wait SECS]
+       check --class FILE [--json FILE] [--limit SECS] [--only GROUP,...] [--wait SECS]
 
 Checks a chat server against chatroom's wire protocol and prints a report
 card: PASS or FAIL for each rule, then how many hold. Exit 0 if all hold.
@@ -34,6 +36,16 @@ card: PASS or FAIL for each rule, then how many hold. Exit 0 if all hold.
   --only GROUPS    check only these groups, by name, comma-separated:
                    handshake, room, wire, robustness, optional
   --wait SECS      how long to wait for each line [default: 2]
+
+A class, graded at once:
+
+  --class FILE     check every server listed in FILE, one a line: NAME CMD
+                   (CMD as for --server; lines starting with # are skipped),
+                   and print one table: student, score per group, total. A
+                   server that does not start, or hangs, is a row with the
+                   reason, and the next one is checked
+  --json FILE      also write the table's figures to FILE, as JSON
+  --limit SECS     the most one server's check may take [default: 300]
 
 The groups follow the README's protocol: the greeting and the name handshake,
 the room and its commands, the wire (line ends, limits, cleaning), and
@@ -51,6 +63,16 @@ enum Target {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.iter().any(|a| a == "-h" || a == "--help") {
+        match class::run(&args) {
+            None => {}
+            Some(Ok(all)) => return if all { ExitCode::SUCCESS } else { ExitCode::FAILURE },
+            Some(Err(why)) => {
+                eprintln!("error: {why}\n(try 'check --help')");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let parsed = parse(&args);
     let (target, groups, wait) = match parsed {
         Ok(Some(parsed)) => parsed,
