@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The report's server, written the common way: Python, sockets, threads.
+"""One common way to write the report's server: Python, sockets, a thread per
+client, a list of sockets under a lock.
 
 The report (sections 3.1 and 4.1) describes a server that listens on a TCP
 socket and starts a separate thread for each client it accepts; it says no

@@ -45,7 +45,8 @@ fn a_running_server_is_checked_by_address() {
     assert!(card.contains("  FAIL  a name is welcomed with who is online\n"), "{card}");
 }
 
-/// The report's design, graded (as the README shows): the Python server
+/// One common way to write the report's server (`examples/report_server.py`),
+/// graded as the README shows: it
 /// breaks rules, and each FAIL says what was sent, expected and got.
 #[test]
 fn the_report_design_fails_with_what_was_sent_expected_and_got() {
