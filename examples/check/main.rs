@@ -28,6 +28,9 @@ Usage: check (--server 'CMD' | --addr HOST:PORT) [--only GROUP,...] [--wait SECS
 
 Checks a chat server against chatroom's wire protocol and prints a report
 card: PASS or FAIL for each rule, then how many hold. Exit 0 if all hold.
+Where the README fixes a line's words, they must match; where it gives only
+a shape (a name's refusal, the lines of /help), any line of that shape
+passes. A FAIL shows what was sent, expected and got, and the rule applied.
 
   --server 'CMD'   start the server with CMD, afresh for every rule; {port}
                    in CMD becomes a free port, and without it CMD must print
