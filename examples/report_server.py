@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The report's server, written the common way: Python, sockets, threads.
+"""One common way to write the report's server: Python, sockets, a thread per
+client, a list of sockets under a lock.
 
 The report (sections 3.1 and 4.1) describes a server that listens on a TCP
 socket and starts a separate thread for each client it accepts; it says no
@@ -17,13 +18,36 @@ name (the first line), the welcome with who is online, `* NAME joined`,
 `NAME: TEXT`, `* NAME left`. What it leaves out (name checks, commands,
 limits, cleaning) the checker reports.
 
-Usage: python3 examples/report_server.py [PORT]   (0 picks a free port)
+With --paced it adds flood control, as a student might next: each address
+may send 100 lines at once, then 20 a second (the README's default), and a
+faster sender's next line is read later. The broadcast is unchanged, so one
+client that stops reading still freezes everyone: the checker's stall rule
+fails it too.
+
+Usage: python3 examples/report_server.py [--paced] [PORT]   (0: a free port)
 The first line on stdout is `listening on 127.0.0.1:PORT`.
 """
 
 import socket
 import sys
 import threading
+import time
+
+PACED = "--paced" in sys.argv[1:]
+BURST, RATE = 100, 20  # lines at once, then lines a second, per address
+buckets = {}  # address -> (lines it may still send at once, when counted)
+buckets_lock = threading.Lock()
+
+
+def pace(address):
+    """With --paced: wait until the address may send one more line."""
+    with buckets_lock:
+        now = time.monotonic()
+        tokens, then = buckets.get(address, (BURST, now))
+        tokens = min(BURST, tokens + (now - then) * RATE) - 1
+        buckets[address] = (tokens, now)
+    if tokens < 0:
+        time.sleep(-tokens / RATE)
 
 clients = []  # (socket, name) of the clients who have chosen a name
 # Re-entrant: a thread holding it may call broadcast(), which takes it again,
@@ -60,6 +84,8 @@ def handle(conn):
             conn.sendall(f"* welcome {name}; {online} (type /help for commands)\n".encode())
             broadcast(f"* {name} joined", conn)
         for line in lines:
+            if PACED:
+                pace(conn.getpeername()[0])
             if line.strip():
                 broadcast(f"{name}: {line.strip()}", conn)
     except OSError as error:
@@ -74,7 +100,8 @@ def handle(conn):
 
 
 def main():
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 1918
+    ports = [arg for arg in sys.argv[1:] if arg != "--paced"]
+    port = int(ports[0]) if ports else 1918
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", port))

@@ -9,6 +9,7 @@
 //! cargo run --example check -- --addr 192.168.1.20:1918
 //! ```
 
+mod class;
 mod rules;
 
 // Only the parts of `examples/support/` this crate uses in full: any other
@@ -32,9 +33,13 @@ use support::peer::{self, Peer};
 
 const USAGE: &str = "\
 Usage: check (--server 'CMD' | --addr HOST:PORT) [--only GROUP,...] [--wait SECS]
+       check --class FILE [--json FILE] [--limit SECS] [--only GROUP,...] [--wait SECS]
 
 Checks a chat server against chatroom's wire protocol and prints a report
 card: PASS or FAIL for each rule, then how many hold. Exit 0 if all hold.
+Where the README fixes a line's words, they must match; where it gives only
+a shape (a name's refusal, the lines of /help), any line of that shape
+passes. A FAIL shows what was sent, expected and got, and the rule applied.
 
   --server 'CMD'   start the server with CMD, afresh for every rule; {port}
                    in CMD becomes a free port, and without it CMD must print
@@ -43,6 +48,16 @@ card: PASS or FAIL for each rule, then how many hold. Exit 0 if all hold.
   --only GROUPS    check only these groups, by name, comma-separated:
                    handshake, room, wire, robustness, optional
   --wait SECS      how long to wait for each line [default: 2]
+
+A class, graded at once:
+
+  --class FILE     check every server listed in FILE, one a line: NAME CMD
+                   (CMD as for --server; lines starting with # are skipped),
+                   and print one table: student, score per group, total. A
+                   server that does not start, or hangs, is a row with the
+                   reason, and the next one is checked
+  --json FILE      also write the table's figures to FILE, as JSON
+  --limit SECS     the most one server's check may take [default: 300]
 
 The groups follow the README's protocol: the greeting and the name handshake,
 the room and its commands, the wire (line ends, limits, cleaning), and
@@ -60,6 +75,16 @@ enum Target {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.iter().any(|a| a == "-h" || a == "--help") {
+        match class::run(&args) {
+            None => {}
+            Some(Ok(all)) => return if all { ExitCode::SUCCESS } else { ExitCode::FAILURE },
+            Some(Err(why)) => {
+                eprintln!("error: {why}\n(try 'check --help')");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let parsed = parse(&args);
     let (target, groups, wait) = match parsed {
         Ok(Some(parsed)) => parsed,
@@ -158,6 +183,7 @@ fn check(target: &Target, groups: &[Group], wait: Duration) -> Result<bool, Stri
                 for line in failure.to_string().lines() {
                     println!("        {line}");
                 }
+                println!("        rule:     {}", rule.rule);
             }
             counted += usize::from(counts);
             held += usize::from(counts && outcome.is_ok());

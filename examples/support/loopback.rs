@@ -35,17 +35,35 @@ const SOCK_STREAM: i32 = 1;
 const SOCK_CLOEXEC: i32 = 0o2_000_000;
 const SOL_SOCKET: i32 = 1;
 const SO_RCVBUF: i32 = 8;
+const IPPROTO_TCP: i32 = 6;
+const TCP_MAXSEG: i32 = 2;
 
 /// Connects to `to` from `source` (any port), as a client on another
-/// machine would; with `receive_buffer`, keeping the kernel from holding
-/// more than about that many bytes of what arrives unread (SO_RCVBUF, set
-/// before connecting so that TCP's window agrees with it): a client that
-/// stops reading then fills up in kilobytes, not in the megabytes the kernel
-/// would otherwise allow.
+/// machine would. With `receive_buffer`, a client that will stop reading and
+/// must fill up in kilobytes on both sides, not in the megabytes the kernel
+/// would otherwise allow: the kernel holds at most about that many bytes of
+/// what arrives unread (SO_RCVBUF, set before connecting so that TCP's
+/// window agrees with it), and TCP segments are 536 bytes (TCP_MAXSEG): the
+/// sender's kernel sizes its send buffer by the segment size, so on loopback
+/// (64 KiB segments) it would otherwise hold megabytes for the client.
 pub fn connect_with(
     source: Ipv4Addr,
     to: SocketAddr,
     receive_buffer: Option<i32>,
+) -> io::Result<TcpStream> {
+    let options: Vec<(i32, i32, i32)> = match receive_buffer {
+        Some(bytes) => vec![(SOL_SOCKET, SO_RCVBUF, bytes), (IPPROTO_TCP, TCP_MAXSEG, 536)],
+        None => Vec::new(),
+    };
+    connect_setting(source, to, &options)
+}
+
+/// Connects from `source`, with each socket option (level, name, value) set
+/// before connecting.
+fn connect_setting(
+    source: Ipv4Addr,
+    to: SocketAddr,
+    options: &[(i32, i32, i32)],
 ) -> io::Result<TcpStream> {
     let SocketAddr::V4(to) = to else {
         return Err(io::Error::other("connect_with speaks IPv4 only"));
@@ -67,9 +85,9 @@ pub fn connect_with(
             return Err(io::Error::last_os_error());
         }
         let stream = TcpStream::from_raw_fd(fd);
-        if let Some(bytes) = receive_buffer {
+        for (level, name, value) in options {
             let size = std::mem::size_of::<i32>() as u32;
-            if setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, size) != 0 {
+            if setsockopt(fd, *level, *name, value, size) != 0 {
                 return Err(io::Error::last_os_error());
             }
         }

@@ -45,7 +45,8 @@ fn a_running_server_is_checked_by_address() {
     assert!(card.contains("  FAIL  a name is welcomed with who is online\n"), "{card}");
 }
 
-/// The report's design, graded (as the README shows): the Python server
+/// One common way to write the report's server (`examples/report_server.py`),
+/// graded as the README shows: it
 /// breaks rules, and each FAIL says what was sent, expected and got.
 #[test]
 fn the_report_design_fails_with_what_was_sent_expected_and_got() {
@@ -77,4 +78,91 @@ fn a_server_that_is_not_there_is_a_clear_error() {
         "{stderr}"
     );
     assert!(stderr.trim_end().ends_with("(is the server running?)"), "{stderr}");
+}
+
+/// A server written from the README's protocol alone (`tests/e2e/readme_server.py`),
+/// which words its name refusals and its `/help` its own way, as the README
+/// allows: every rule holds. The checker demands what the README says, no
+/// more.
+#[test]
+fn a_server_that_differs_only_where_the_readme_allows_passes() {
+    let server = "python3 tests/e2e/readme_server.py {port}";
+    // The optional features it lacks would each wait the whole 10 s.
+    let counted = "handshake,room,wire,robustness";
+    let output = check(&["--server", server, "--only", counted, "--wait", "10"]);
+    let card = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{card}");
+    assert!(card.contains("\n28 of 28 rules hold\n"), "{card}");
+}
+
+/// The report's server with flood control added (`--paced`: 100 lines at
+/// once, then 20 a second per address) still holds its lock while it writes:
+/// the stall rule fails it, quoting the rule. (Our server passes it in
+/// `every_rule_holds_for_chatroom`.)
+#[test]
+fn a_paced_lock_and_sendall_server_fails_the_stall_rule() {
+    let server = "python3 examples/report_server.py --paced {port}";
+    let output = check(&["--server", server, "--only", "robustness", "--wait", "5"]);
+    let card = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{card}");
+    let fail = [
+        "  FAIL  one who stops reading stalls nobody",
+        "        sent:     alice> still here?",
+        "        expected: a line starting \"alice: still here?\"",
+        "        got:      nothing within 5 s (on bob's connection)",
+        "        rule:     a user who stops reading delays nobody else",
+    ];
+    assert!(card.contains(&fail.join("\n")), "{card}");
+}
+
+/// `--class FILE --json FILE`: three students, one table. A server that does
+/// not start is a row with its reason, not the end of the run; the JSON
+/// holds the same figures.
+#[test]
+fn a_class_is_graded_at_once_in_one_table_and_json() {
+    let dir = std::env::temp_dir().join(format!("chatroom-class-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (class, json) = (dir.join("servers.txt"), dir.join("grades.json"));
+    let chatroom = assert_cmd::cargo::cargo_bin("chatroom");
+    let servers = format!(
+        "# name, then the command\nana {} server --port 0\n\nbruno python3 examples/report_server.py {{port}}\ncarla ./no-such-server {{port}}\n",
+        chatroom.display()
+    );
+    std::fs::write(&class, servers).unwrap();
+    let (class_arg, json_arg) = (class.to_str().unwrap(), json.to_str().unwrap());
+    let only = ["--only", "handshake,wire", "--wait", "10", "--limit", "120"];
+    let output = check(&[&["--class", class_arg, "--json", json_arg], &only[..]].concat());
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{table}");
+    let rows: Vec<&str> = table.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        rows[0].split_whitespace().collect::<Vec<_>>(),
+        ["student", "handshake", "wire", "total"],
+        "{table}"
+    );
+    assert_eq!(
+        rows[1].split_whitespace().collect::<Vec<_>>(),
+        ["ana", "8/8", "7/7", "15/15"],
+        "{table}"
+    );
+    assert_eq!(
+        rows[2].split_whitespace().collect::<Vec<_>>(),
+        ["bruno", "3/8", "3/7", "6/15"],
+        "{table}"
+    );
+    assert!(
+        rows[3].starts_with(
+            "carla    not graded: cannot start the server (./no-such-server {port}): "
+        ),
+        "{table}"
+    );
+    assert_eq!(rows.len(), 4, "{table}");
+
+    // Read back by Python's json module: valid JSON, the same figures.
+    let read = "import json, sys\nfor s in json.load(open(sys.argv[1]))['students']:\n    print(s['name'], s['held'], s['of'], s['groups'].get('handshake', {}).get('held'), s['error'] is None)";
+    let figures =
+        std::process::Command::new("python3").args(["-c", read, json_arg]).output().unwrap();
+    let figures = String::from_utf8_lossy(&figures.stdout);
+    assert_eq!(figures, "ana 15 15 8 True\nbruno 6 15 3 True\ncarla 0 15 None False\n");
+    let _ = std::fs::remove_dir_all(&dir);
 }
