@@ -709,4 +709,49 @@ mod tests {
         assert!(help.lines().count() >= 5);
         assert!(help.lines().all(|l| l.starts_with(NOTICE)));
     }
+
+    /// Every line the server can send, with its placeholders, is word for
+    /// word in the README's protocol section: the two cannot drift apart.
+    #[test]
+    fn every_line_the_server_sends_is_in_the_readme() {
+        let readme = include_str!("../README.md");
+        let n = |line: String| line.replace("(7)", "(N)").replace(" 7)", " N)");
+        let refused = |line: &str| match parse_command(line) {
+            Some(Command::Refused(answer)) => answer,
+            other => panic!("{other:?}"),
+        };
+        let name_errors = [NameError::TooLong, NameError::BadChar('C'), NameError::Empty];
+        let mut lines = vec![
+            greeting(),
+            name_deadline(30),
+            welcome("alice", ["NAMES"].into_iter()).replace("(1)", "(N)"),
+            earlier("LINE"),
+            joined("NAME"),
+            chat("NAME", "TEXT"),
+            private("NAME", "TEXT"),
+            private_sent("NAME", "TEXT"),
+            online(["NAMES"].into_iter()).replace("(1)", "(N)"),
+            no_such_user("NAME"),
+            refused("/msg"),
+            refused("/WORD"),
+            line_too_long(),
+            bye("NAME"),
+            n(server_full(7)),
+            n(too_many_from_address(7)),
+            from_server("TEXT"),
+            removed("REASON"),
+            shutting_down(),
+            banned(),
+            name_taken("NAME"),
+            name_removed("NAME"),
+            name_refused(&NameError::Reserved),
+        ];
+        lines.extend(name_errors.iter().map(name_refused));
+        let leaves = [Leave::Quit, Leave::TooSlow, Leave::Removed("R".into())];
+        lines.extend(leaves.iter().filter_map(|why| left("NAME", why)));
+        lines.extend(help().lines().map(|line| format!("{line}\n")));
+        for line in lines {
+            assert!(readme.contains(line.trim_end()), "not in the README: {line:?}");
+        }
+    }
 }
