@@ -109,6 +109,13 @@ enum Target {
     Addr(String),
 }
 
+/// Whether `cmd` is this project's server: `chatroom`, or the path of a
+/// binary whose name starts so (another build of it, `/tmp/chatroom-before`).
+fn is_chatroom(cmd: &str) -> bool {
+    let name = cmd.rsplit('/').next().unwrap_or(cmd);
+    cmd == "chatroom" || (!cmd.contains(' ') && name.starts_with("chatroom"))
+}
+
 impl Target {
     fn label(&self) -> String {
         match self {
@@ -247,14 +254,16 @@ impl ServerUnderTest {
                 let addr = addr.parse().map_err(|_| format!("not HOST:PORT: {addr}"))?;
                 return Ok(ServerUnderTest { launched: None, addr, start_rss_kib: None });
             }
-            Target::Command(cmd) if cmd == "chatroom" => {
+            // `chatroom`, or another build of it named `chatroom...` (a
+            // path): started with the same flags, to compare two versions.
+            Target::Command(cmd) if is_chatroom(cmd) => {
                 let exe = std::env::current_exe().map_err(|e| e.to_string())?;
                 // target/release/examples/loadtest -> target/release/chatroom
-                let bin = exe
-                    .parent()
-                    .and_then(|p| p.parent())
-                    .map(|p| p.join("chatroom"))
-                    .ok_or("cannot locate target/release/chatroom")?;
+                let built = exe.parent().and_then(|p| p.parent()).map(|p| p.join("chatroom"));
+                let bin = match cmd.as_str() {
+                    "chatroom" => built.ok_or("cannot locate target/release/chatroom")?,
+                    path => path.into(),
+                };
                 let mut c = Command::new(bin);
                 c.args(["server", "--port", "0"]);
                 // No limits, except under attack: the other scenarios
