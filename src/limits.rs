@@ -109,6 +109,15 @@ impl Limits {
 }
 
 impl Limits {
+    /// Takes `lines` worth of allowance from `ip` without waiting: the
+    /// broker's way to charge for what it sends on someone's behalf. The
+    /// address's readers wait the debt off before their next line.
+    pub fn charge(&self, ip: IpAddr, lines: f64) {
+        if let Some(address) = self.lock().addresses.get_mut(&ip) {
+            address.bucket.take(lines, Instant::now());
+        }
+    }
+
     /// Keeps `ip` out until `until` (`/ban`).
     pub fn ban(&self, ip: IpAddr, until: Instant) {
         self.lock().banned.insert(ip, until);

@@ -249,11 +249,11 @@ impl Room {
                     self.post(to_id, protocol::private(&name, &text));
                     self.post(id, protocol::private_sent(&to_name, &text));
                 }
-                None => self.post(id, protocol::no_such_user(&to)),
+                None => self.answer(id, protocol::no_such_user(&to)),
             },
-            Some(Command::Who) => self.post(id, protocol::online(self.names())),
-            Some(Command::Help) => self.post(id, protocol::help()),
-            Some(Command::Refused(line)) => self.post(id, line),
+            Some(Command::Who) => self.answer(id, protocol::online(self.names())),
+            Some(Command::Help) => self.answer(id, protocol::help()),
+            Some(Command::Refused(line)) => self.answer(id, line),
             Some(Command::Quit) => {
                 self.post(id, protocol::bye(&name));
                 self.leave(id, Leave::Quit);
@@ -281,6 +281,17 @@ impl Room {
     /// One line for one connection, in this round.
     fn post(&mut self, id: u64, line: String) {
         self.post_shared(id, Arc::from(line));
+    }
+
+    /// A private answer (`/who`, `/help`, an error) for connection `id`,
+    /// which costs its address flood control's allowance by its size, a
+    /// line a KiB: a `/who` of a full room is 100 KB, and asking for it
+    /// again and again must not cost less than sending that much.
+    fn answer(&mut self, id: u64, line: String) {
+        if let Some(member) = self.members.get(&id) {
+            self.limits.charge(member.peer.ip(), line.len() as f64 / 1024.0);
+        }
+        self.post(id, line);
     }
 
     fn post_shared(&mut self, id: u64, line: Arc<str>) {

@@ -169,8 +169,14 @@ fn run_reader(
             Ok(None) => break "closed".to_string(),
             Err(e) => break format!("closed: {e}"),
         };
-        // Beyond the report: each line costs a line of allowance.
-        if input.get_ref().pace(1.0).is_err() {
+        // Beyond the report: each line costs a line of allowance, and what
+        // cleaning added (a byte that is not UTF-8 becomes three, U+FFFD)
+        // costs as much as bytes read: a line by what others receive.
+        let grown = match &line {
+            Line::Text(text) => text.len().saturating_sub(buf.len()),
+            Line::TooLong => 0,
+        };
+        if input.get_ref().pace(1.0 + grown as f64 / MAX_LINE_BYTES as f64).is_err() {
             break "closed".to_string();
         }
         if events.send(Event::Said { id, line }).is_err() {
