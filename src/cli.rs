@@ -93,6 +93,7 @@ pub fn parse(args: &[String]) -> Result<Mode, String> {
 // billion years overflows the clock). The casts after each check are safe:
 // the range fits the type.
 
+/// `chatroom server`'s flags, each in its range, or its defaults.
 fn parse_server(args: &[String]) -> Result<Mode, String> {
     let known = "--host --port --max-clients --max-per-address --name-timeout --max-line-rate \
                  --history --transcript";
@@ -118,6 +119,7 @@ fn parse_server(args: &[String]) -> Result<Mode, String> {
     }))
 }
 
+/// `chatroom client`'s flags; what they leave out is asked for.
 fn parse_client(args: &[String]) -> Result<Mode, String> {
     let known = "--host --port --name --retries";
     let Some(mut flags) = Flags::parse(args, known)? else {

@@ -89,6 +89,7 @@ impl Outbox {
     }
 }
 
+/// The count of lines queued, locked.
 fn count(queued: &Mutex<usize>) -> MutexGuard<'_, usize> {
     // A panic while counting cannot leave the count half changed.
     queued.lock().unwrap_or_else(PoisonError::into_inner)

@@ -192,6 +192,7 @@ impl Screen {
     }
 }
 
+/// The editor, locked.
 fn lock(editor: &Mutex<Editor>) -> MutexGuard<'_, Editor> {
     // A panic while drawing leaves nothing half done that matters: the next
     // draw starts from scratch.
