@@ -240,7 +240,10 @@ impl Drop for KillOnDrop {
 #[test]
 fn a_server_started_in_the_background_runs_with_the_console_off() {
     let binary = assert_cmd::cargo::cargo_bin("chatroom");
-    let shell = format!("set -m; '{}' server --port 0 & echo pid: $!; wait", binary.display());
+    // The pid first, from the process that then becomes the server: its
+    // lines cannot come before it.
+    let server = "sh -c 'echo pid: $$; exec \"$0\" server --port 0'";
+    let shell = format!("set -m; {server} '{}' & wait", binary.display());
     let mut command = Command::new("script");
     command.args(["-qefc", &shell, "/dev/null"]).env("SHELL", "/bin/bash");
     let mut terminal = Client::spawn(command);
