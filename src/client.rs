@@ -344,6 +344,7 @@ fn run_listener(number: u64, socket: &TcpStream, inputs: &SyncSender<Input>) {
         let heard = match protocol::read_line_limited(&mut from, MAX_SERVER_LINE_BYTES, &mut buf) {
             Ok(Some(Line::Text(line))) => text::sanitize(&line),
             Ok(Some(Line::TooLong)) => {
+                buf.truncate(MAX_SERVER_LINE_BYTES); // it holds one byte more
                 let start = text::sanitize(&String::from_utf8_lossy(&buf));
                 format!(
                     "{start} [cut: the line was longer than {} KiB]",

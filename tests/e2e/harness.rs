@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -389,6 +389,8 @@ pub struct Client {
     pub all: String,
     /// All of stderr, sent once the client has closed it (at exit).
     stderr: Receiver<String>,
+    /// Held open and never read, for `start_unread`.
+    _unread: Option<ChildStdout>,
 }
 
 impl Client {
@@ -397,6 +399,14 @@ impl Client {
         let mut command = chatroom();
         command.arg("client").args(args);
         Client::spawn(command)
+    }
+
+    /// Starts `chatroom client ARGS...` with its stdout a pipe nobody
+    /// reads: once the pipe is full, every print blocks.
+    pub fn start_unread(args: &[&str]) -> Client {
+        let mut command = chatroom();
+        command.arg("client").args(args);
+        Client::spawn_with(command, false)
     }
 
     /// Starts `chatroom client ARGS...` in a real pseudo-terminal, through
@@ -433,7 +443,13 @@ impl Client {
         Client::spawn(command)
     }
 
-    fn spawn(mut command: Command) -> Client {
+    /// Starts a prepared command (a shell in a terminal, say) as a client:
+    /// its stdin ours, its stdout collected.
+    pub fn spawn(command: Command) -> Client {
+        Client::spawn_with(command, true)
+    }
+
+    fn spawn_with(mut command: Command, read_stdout: bool) -> Client {
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -442,15 +458,20 @@ impl Client {
             .expect("start chatroom client");
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let (tx, output) = mpsc::channel();
-        // Prompts have no newline, so collect raw bytes, not lines.
-        thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                    break;
+        let mut unread = None;
+        if !read_stdout {
+            unread = Some(stdout);
+        } else {
+            // Prompts have no newline, so collect raw bytes, not lines.
+            thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stdout.read(&mut buf) {
+                    if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
+        }
         let (stderr_tx, stderr) = mpsc::channel();
         let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
         thread::spawn(move || {
@@ -459,7 +480,8 @@ impl Client {
             let _ = stderr_tx.send(text);
         });
         let stdin = child.stdin.take();
-        Client { child, stdin, output, seen: String::new(), all: String::new(), stderr }
+        let (seen, all) = (String::new(), String::new());
+        Client { child, stdin, output, seen, all, stderr, _unread: unread }
     }
 
     /// Starts a client that joins `server` as `name` (all by flags), and
@@ -527,6 +549,16 @@ impl Client {
         let text = String::from_utf8_lossy(bytes);
         self.seen.push_str(&text);
         self.all.push_str(&text);
+    }
+
+    /// `None` while the client runs; its exit status once it has ended.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("query the client process")
+    }
+
+    /// The client's peak resident memory, in KiB, from /proc.
+    pub fn peak_rss_kib(&self) -> u64 {
+        support::procfs::status(self.child.id(), "VmHWM:").expect("VmHWM in /proc")
     }
 
     /// Waits for the client to exit; returns its exit code and stderr. All

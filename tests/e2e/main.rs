@@ -10,3 +10,4 @@ mod loadtest;
 mod server;
 mod teacher;
 mod terminal;
+mod typing;

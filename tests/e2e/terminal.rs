@@ -59,14 +59,14 @@ fn editing_keys_edit_and_escapes_never_reach_the_room() {
     bob.expect("al: second");
 }
 
-/// A typed line never grows past the 1,024-byte limit: further keys ring the
-/// bell and are not taken.
+/// A typed line never grows past the 1,024-byte limit: further keys are not
+/// taken, and a note says so.
 #[test]
 fn a_typed_line_stops_at_the_limit() {
     let (_server, mut bob, mut al) = al_in_a_terminal("xterm", &[]);
     bob.expect("* al joined");
     al.type_text(&"é".repeat(600));
-    al.expect_output("\x07");
+    al.expect_output("! the line is full (1024 bytes): the rest was not added");
     al.type_text(ENTER);
     bob.expect(&format!("al: {}", "é".repeat(512)));
 }
