@@ -198,7 +198,8 @@ fn type_ahead_in_a_terminal_and_the_full_line_note() {
     fasty.type_text("\r");
     let full = "x".repeat(1024);
     watcher.expect(&format!("fasty: {full}"));
-    let before = fasty.expect_output(&format!("fasty: {full}\r\n"));
+    // The own line is wrapped to the terminal's width: its start will do.
+    let before = fasty.expect_output("fasty: xxxxxxxx");
     let note = "! the line is full (1024 bytes): the rest was not added";
     assert_eq!(before.matches(note).count(), 1, "{before:?}");
 }
