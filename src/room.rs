@@ -108,8 +108,9 @@ const REMOVAL_KEEPS_NAME: Duration = Duration::from_secs(10 * 60);
 /// round: an event, then those that arrived meanwhile, then each user's
 /// lines go to their outbox (`end_round`), so that a busy room wakes each
 /// writer once for many lines instead of once a line. Bounded, so that the
-/// first event of a round never waits long for its lines to leave.
-const ROUND_EVENTS: usize = 64;
+/// first event of a round never waits long for its lines to leave; 128, as
+/// a newcomer takes two events (arriving, then a name).
+const ROUND_EVENTS: usize = 128;
 
 /// The broker: handles every event until the console's `/quit`, then
 /// returns. It ends with the room it owns: its `done` sender is dropped

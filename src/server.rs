@@ -22,7 +22,7 @@
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread;
 use std::time::Duration;
 
@@ -57,9 +57,9 @@ const EVENT_QUEUE: usize = 4096;
 /// to deliver everyone's last lines before it exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
-/// Runs the server until the console's `/quit`: listens (report §3.1), then
-/// runs the broker on this thread while the accept loop runs on its own.
-/// `Err` if it cannot start.
+/// Runs the server until the console's `/quit`: listens (report §3.1),
+/// starts the accept loop, the starter and the broker, and waits for the
+/// broker to end. `Err` if it cannot start.
 pub fn run(config: Config) -> Result<(), String> {
     let addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -77,15 +77,23 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let (clients, per_address) = (config.max_clients, config.max_per_address);
     let limits = Arc::new(Limits::new(clients, per_address, config.room.rate));
-    let (accept_events, accept_limits) = (events.clone(), Arc::clone(&limits));
-    // Spawn: the accept loop, for the life of the process.
-    let accept = move || accept_loop(&listener, &accept_events, &accept_limits);
+    // The arrivals channel: the accept loop sends each connection it admits,
+    // the starter receives them. Spawn: both, for the life of the process.
+    let (arrivals, arrived) = mpsc::channel();
+    let (reader_events, accept_limits) = (events.clone(), Arc::clone(&limits));
+    let accept = move || accept_loop(&listener, &accept_limits, &arrivals);
     thread::Builder::new().name("accept".into()).spawn(accept).map_err(|e| e.to_string())?;
+    let starter = move || start_readers(arrived, &reader_events);
+    thread::Builder::new().name("starter".into()).spawn(starter).map_err(|e| e.to_string())?;
     // `done`: each writer holds a clone, the broker the original. The
     // receiver hears the channel close once all of them are gone.
     let (done, all_done) = mpsc::channel::<()>();
-    room::run_broker(inbox, Room::new(config.room, limits, events, done));
-    // The broker has said goodbye to everyone and closed every outbox.
+    let room = Room::new(config.room, limits, events, done);
+    // Spawn: the broker. This thread waits for it to end (the console's
+    // `/quit`): it has then said goodbye to everyone and closed every outbox.
+    let broker =
+        thread::Builder::new().name("broker".into()).spawn(move || room::run_broker(inbox, room));
+    let _ = broker.map_err(|e| e.to_string())?.join();
     let _ = all_done.recv_timeout(SHUTDOWN_GRACE);
     log("stopped".into());
     output::flush();
@@ -97,10 +105,19 @@ pub fn run(config: Config) -> Result<(), String> {
 /// until some connection closes: without a pause the loop would spin a core.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
-/// The accept loop (report §3.1): takes each connection and starts a thread
-/// to handle it. One connection's trouble never ends this loop (report §5:
-/// errors are printed and the server keeps listening).
-fn accept_loop(listener: &TcpListener, events: &SyncSender<Event>, limits: &Arc<Limits>) {
+/// A connection accepted and admitted, on its way to its reader thread.
+struct Connection {
+    id: u64,
+    socket: TcpStream,
+    peer: SocketAddr,
+    permit: Permit,
+}
+
+/// The accept loop (report §3.1): takes each connection and hands it to the
+/// starter, which starts a thread to handle it. One connection's trouble
+/// never ends this loop (report §5: errors are printed and the server keeps
+/// listening).
+fn accept_loop(listener: &TcpListener, limits: &Arc<Limits>, arrivals: &Sender<Connection>) {
     let mut next_id = 0;
     loop {
         let (mut socket, peer) = match listener.accept() {
@@ -123,9 +140,22 @@ fn accept_loop(listener: &TcpListener, events: &SyncSender<Event>, limits: &Arc<
             }
         };
         next_id += 1;
-        let (id, events) = (next_id, events.clone());
-        // Spawn: the reader of this connection, the report's thread per
-        // client. It ends when the connection does.
+        // The starter lives as long as the process: this send cannot fail.
+        let _ = arrivals.send(Connection { id: next_id, socket, peer, permit });
+    }
+}
+
+/// The starter: a separate thread to handle each client (report §3.1,
+/// §4.1), its reader. Beyond the report, a thread of its own: starting a
+/// thread takes about 40 µs, and while the accept loop is busy, new
+/// connections wait in the kernel's queue, which std makes 128 long. When a
+/// whole class connects at once it overflows, and each connection that does
+/// not fit is tried again only a second later; in this channel they wait.
+fn start_readers(arrived: Receiver<Connection>, events: &SyncSender<Event>) {
+    for Connection { id, socket, peer, permit } in arrived {
+        let events = events.clone();
+        // Spawn: the reader of this connection. It ends when the connection
+        // does.
         let work = move || run_reader(id, socket, peer, permit, &events);
         let builder = thread::Builder::new().name(format!("reader-{id}"));
         if let Err(e) = builder.stack_size(CONNECTION_STACK_BYTES).spawn(work) {
