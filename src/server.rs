@@ -3,12 +3,15 @@
 //! error is printed and the server keeps listening (§5).
 //!
 //! The kinds of thread, each named where it is spawned:
-//! - the **accept loop** ([`accept_loop`]) takes each connection and starts
-//!   its **reader** ([`run_reader`]), the report's thread per client, which
-//!   turns every line the client sends into an event for the broker;
-//! - the **broker** (the main thread, in [`run`]: `room.rs`) owns the room
-//!   and decides who gets what; it gives each connection a **writer**
-//!   (`outbox.rs`), the thread that sends that client its lines;
+//! - the **main thread** ([`run`]) starts the others, then waits for the
+//!   broker to end;
+//! - the **accept loop** ([`accept_loop`]) takes each connection and hands
+//!   it to the **starter** ([`start_readers`]), which starts its **reader**
+//!   ([`run_reader`]): the report's thread per client, which turns every
+//!   line the client sends into an event for the broker;
+//! - the **broker** (`room.rs`) owns the room and decides who gets what; it
+//!   gives each connection a **writer** (`outbox.rs`), the thread that sends
+//!   that client its lines;
 //! - beyond the report, the teacher's **console** (`console.rs`) and the
 //!   **outputs** (`output.rs`), which write the log, the console's output
 //!   and the transcript so that nobody else ever waits on them.
