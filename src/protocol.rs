@@ -33,7 +33,7 @@ pub const ERROR: &str = "! ";
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
     /// A complete line, decoded (invalid UTF-8 replaced by U+FFFD), without its
-    /// `\n` or `\r\n`. Not yet cleaned: see [`sanitize`].
+    /// `\n` or `\r\n`. Not yet cleaned: see `text::sanitize`.
     Text(String),
     /// A line longer than the limit. Its bytes were read and thrown away up to
     /// and including its `\n`, so the next call starts on the next line.
