@@ -3,8 +3,10 @@
 //! server's.
 
 use std::collections::BTreeSet;
+use std::thread;
+use std::time::Duration;
 
-use crate::harness::Server;
+use crate::harness::{Client, Conn, Server};
 
 const ATTACKER: &str = "127.0.0.2";
 
@@ -130,4 +132,65 @@ fn console_ban_removes_an_address_and_keeps_it_out() {
     server.expect_stdout("* banned 127.0.0.3 for 60 min");
     server.console("/who");
     server.expect_stdout("* online (2): alice, carol");
+}
+
+/// Dimmed log lines in the editor end with this: the log lines on a
+/// teacher's terminal are told apart by it.
+const LOG_END: &str = "\x1b[0m";
+
+/// On the teacher's terminal the log is paced: a storm of 120 log lines
+/// shows 10, then, with the first line after its 5 s window, how many more
+/// there were. With the log a pipe (`2> FILE`), every line is kept.
+#[test]
+fn the_log_on_the_teachers_terminal_is_paced_and_a_piped_log_is_whole() {
+    let mut console = Client::server_in_terminal(&["--port", "0"]);
+    console.expect_output("listening on 127.0.0.1:");
+    let port = console.expect_output("\r\n");
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Past the first window, so that the storm starts a window of its own
+    // (a sleep to create the condition: only its lower bound matters).
+    thread::sleep(Duration::from_millis(5500));
+    let storm: Vec<Conn> = (0..60).map(|_| Conn::connect(addr)).collect();
+    drop(storm); // each: `IP:PORT connected`, then `IP:PORT closed`
+    for _ in 0..10 {
+        let line = console.expect_output(LOG_END);
+        assert!(line.contains("\x1b[2m127.0.0.1:"), "a log line: {line:?}");
+        assert!(line.ends_with(" connected") || line.contains(" closed"), "{line:?}");
+    }
+    // The window began before its tenth line was shown: let it pass.
+    thread::sleep(Duration::from_millis(5500));
+    let late = Conn::connect(addr);
+    let late_addr = late.stream.local_addr().unwrap();
+    let between = console.expect_output("\x1b[2m(");
+    assert!(!between.contains("\x1b[2m"), "an 11th log line in the window: {between:?}");
+    let held = console.expect_output(&format!(
+        " more log lines in the last 5 s; 2> FILE keeps them all){LOG_END}"
+    ));
+    let held: usize = held.parse().unwrap_or_else(|_| panic!("a count: {held:?}"));
+    assert!(held >= 100, "only {held} log lines held back");
+    console.expect_output(&format!("\x1b[2m{late_addr} connected{LOG_END}"));
+    drop(late);
+
+    // A pipe: every line, none held back.
+    let server = Server::start(&[]);
+    let storm: Vec<Conn> = (0..60).map(|_| server.connect()).collect();
+    // Each connection's two lines: `connected`, then `closed` (with the
+    // error, if it was reset).
+    let mut waiting: BTreeSet<(String, &str)> = BTreeSet::new();
+    for conn in &storm {
+        let addr = conn.stream.local_addr().unwrap().to_string();
+        waiting.insert((addr.clone(), "connected"));
+        waiting.insert((addr, "closed"));
+    }
+    drop(storm);
+    while !waiting.is_empty() {
+        let line = server.expect_log("");
+        let (addr, what) = line.split_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+        let what = match what {
+            "connected" => "connected",
+            closed if closed.starts_with("closed") => "closed",
+            _ => panic!("an unexpected log line: {line:?}"),
+        };
+        waiting.remove(&(addr.to_string(), what));
+    }
 }
