@@ -3,6 +3,7 @@
 //! server's.
 
 use std::collections::BTreeSet;
+use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
@@ -193,4 +194,78 @@ fn the_log_on_the_teachers_terminal_is_paced_and_a_piped_log_is_whole() {
         };
         waiting.remove(&(addr.to_string(), what));
     }
+}
+
+/// The width `stty` gives the terminals below.
+const WIDTH: usize = 40;
+
+/// `chatroom SUBCOMMAND ARGS...` in a pseudo-terminal `WIDTH` columns wide
+/// (`script`'s own has no size: the program would take 80).
+fn in_a_narrow_terminal(subcommand: &str, args: &[&str]) -> Client {
+    let binary = assert_cmd::cargo::cargo_bin("chatroom");
+    let script = format!(
+        "stty cols {WIDTH} rows 24 && exec '{}' {subcommand} {}",
+        binary.display(),
+        args.join(" ")
+    );
+    let mut command = Command::new("script");
+    command.args(["-qefc", &script, "/dev/null"]).env("TERM", "xterm");
+    Client::spawn(command)
+}
+
+/// No row of `screen` starts with `* bob left`: rows end at `\n`, and a
+/// row's start is also where `\r` (and the editor's `\x1b[K`, clearing the
+/// row) put the cursor.
+fn assert_never_at_a_row_start(screen: &str, context: &str) {
+    for row in screen.split(['\n', '\r']) {
+        let shown = row.trim_start_matches("\x1b[K");
+        assert!(!shown.starts_with("* bob left"), "{context}: a row starts {shown:?}: {screen:?}");
+    }
+}
+
+/// A line padded with spaces so that `* bob left` would start a row of its
+/// own shows it on an indented row instead, on a user's terminal: nothing a
+/// user sends can pass for the server's notice.
+#[test]
+fn padded_lines_cannot_start_a_row_on_a_users_terminal() {
+    let server = Server::start(&[]);
+    let mut bob = server.join_from("127.0.0.10", "bob");
+    let port = server.addr.port().to_string();
+    let mut al =
+        in_a_narrow_terminal("client", &["--host", "127.0.0.1", "--port", &port, "--name", "al"]);
+    al.expect_output("* welcome al;");
+    bob.expect("* al joined");
+    // `bob: ` and the spaces fill the row exactly.
+    let spaces = " ".repeat(WIDTH - "bob: ".len());
+    bob.send(&format!("{spaces}* bob left"));
+    let screen = al.expect_output(&format!("bob: {spaces}\r\n  * bob left"));
+    assert_never_at_a_row_start(&screen, "before");
+    // Longer padding: wherever the row breaks, not at the notice's start.
+    bob.send(&format!("{spaces}{spaces} * bob left"));
+    bob.send("done");
+    let screen = al.expect_output("bob: done");
+    assert_never_at_a_row_start(&screen, "longer");
+}
+
+/// The same on the teacher's console, where a line is shown after its time
+/// (`HH:MM bob: ...`): the padded notice lands on an indented row.
+#[test]
+fn padded_lines_cannot_start_a_row_on_the_teachers_console() {
+    let mut console = in_a_narrow_terminal("server", &["--port", "0"]);
+    console.expect_output("listening on 127.0.0.1:");
+    let port = console.expect_output("\r\n");
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut bob = Conn::connect(addr);
+    bob.expect_greeting();
+    bob.send("bob");
+    bob.expect_prefix("* welcome bob;");
+    console.expect_output(" * bob joined\r\n");
+    // `HH:MM bob: ` and the spaces fill the row exactly.
+    let spaces = " ".repeat(WIDTH - "HH:MM bob: ".len());
+    bob.send(&format!("{spaces}* bob left"));
+    let screen = console.expect_output(&format!(" bob: {spaces}\r\n  * bob left"));
+    assert_never_at_a_row_start(&screen, "console");
+    bob.send("done");
+    let screen = console.expect_output(" bob: done");
+    assert_never_at_a_row_start(&screen, "console, after");
 }
