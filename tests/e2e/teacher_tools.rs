@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::harness::{Client, Conn, Server};
 
@@ -268,4 +268,57 @@ fn padded_lines_cannot_start_a_row_on_the_teachers_console() {
     bob.send("done");
     let screen = console.expect_output(" bob: done");
     assert_never_at_a_row_start(&screen, "console, after");
+}
+
+/// Private answers cost their asker by their size (a line a KiB): once a
+/// user has spent the burst on `/who` answers of over 4 KiB, the `/who`s
+/// they send next come back no faster than the allowance regrows, while a
+/// user at another address still gets a line through at once.
+#[test]
+fn private_answers_cost_their_asker_by_their_size() {
+    let server = Server::start(&["--max-line-rate", "1"]); // burst 100, then 1 a second
+    // 170 names of 24 characters, from ten addresses (joins cost allowance
+    // too: 17 joins each are well within one address's burst).
+    let crowd: Vec<Conn> = (0..170)
+        .map(|i| {
+            let name = format!("user{i:03}{}", "x".repeat(17));
+            server.join_from(&format!("127.0.0.{}", 30 + i % 10), &name)
+        })
+        .collect();
+    let mut bob = server.join_from("127.0.0.10", "bob");
+    let started = Instant::now(); // the asker's allowance regrows from here
+    let mut asker = server.join_from(ATTACKER, "asker");
+    bob.expect("* asker joined");
+    asker.send("/who");
+    let answer = asker.expect_prefix("* online (172): asker, bob, user000");
+    let size = (answer.len() + 1) as f64 / 1024.0; // in lines; the `\n` counts
+    assert!(size > 4.0, "a /who of {size} KiB");
+    // One by one, each read before the next is sent (so each is charged
+    // before the next line is read): the burst, spent without a wait.
+    let cost = 1.0 + 5.0 / 1024.0 + size; // the line, its bytes, the answer
+    let rounds = (96.9 / cost) as usize;
+    for _ in 1..rounds {
+        asker.send("/who");
+        asker.expect(&answer);
+    }
+    // What is left of the burst, at most (the join cost some too).
+    let left = 100.0 - rounds as f64 * cost;
+    asker.send_raw("/who\n".repeat(60).as_bytes());
+    asker.expect(&answer);
+    bob.send("marker");
+    let mut answered = 1;
+    loop {
+        let line = asker.read_line();
+        if line == "bob: marker" {
+            break;
+        }
+        assert_eq!(line, answer);
+        answered += 1;
+    }
+    // Each line read costs at least 1 before the next is read: no more than
+    // what was left, and a line a second since, can have been answered. (A
+    // slower machine only raises the bound.)
+    let allowed = (left + started.elapsed().as_secs_f64()).ceil() as usize + 1;
+    assert!(answered <= allowed, "{answered} of 60 answered at once (allowed {allowed})");
+    drop(crowd);
 }
