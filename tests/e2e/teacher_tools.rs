@@ -322,3 +322,27 @@ fn private_answers_cost_their_asker_by_their_size() {
     assert!(answered <= allowed, "{answered} of 60 answered at once (allowed {allowed})");
     drop(crowd);
 }
+
+/// A log line on the teacher's console is dimmed with escape codes, which
+/// take no room on the screen: a line that fits its row is not wrapped, and
+/// no wrap ever cuts a code in two (that would print a stray `[0m` and
+/// leave the rest of the screen dim).
+#[test]
+fn dimmed_log_lines_are_wrapped_by_what_they_show() {
+    let mut console = in_a_narrow_terminal("server", &["--port", "0"]);
+    console.expect_output("listening on 127.0.0.1:");
+    let port = console.expect_output("\r\n");
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut user = Conn::connect_with("127.0.0.10", addr, None);
+    // `IP:PORT joined as NAME`, 35 columns: counted with its 4-byte codes,
+    // the closing code would be cut after its ESC.
+    let logged = format!("{} joined as ", user.stream.local_addr().unwrap());
+    let name = "a".repeat(35 - logged.len());
+    user.expect_greeting();
+    user.send(&name);
+    user.expect_prefix(&format!("* welcome {name};"));
+    let before = console.expect_output(&format!("\x1b[2m{logged}{name}"));
+    let after = console.expect_output("\r\n");
+    assert_eq!(after, LOG_END, "the log line's end, cut: {after:?}");
+    assert!(!before.contains("\x1b\r"), "a code cut by a wrap: {before:?}");
+}
