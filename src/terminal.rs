@@ -294,11 +294,15 @@ fn columns(text: &str) -> usize {
 /// `line` cut into rows of at most `width` columns, each row after the first
 /// indented. Only a line's first row starts at column 0, so nothing someone
 /// sends can start a row of its own there and pass for the server's
-/// (`* bob left`), however many spaces it is padded with.
+/// (`* bob left`), however many spaces it is padded with. Our own escape
+/// codes (the log's dimming: `ESC [`, then up to a byte from `@` to `~`)
+/// take no columns, so no row breaks inside one.
 fn wrap(line: &str, width: usize) -> String {
-    let (mut rows, mut used) = (String::new(), 0);
+    let (mut rows, mut used, mut in_code) = (String::new(), 0, false);
     for c in line.chars() {
-        let wide = columns(c.encode_utf8(&mut [0; 4]));
+        let code = in_code || c == '\x1b';
+        in_code = c == '\x1b' || (in_code && (c == '[' || !('@'..='~').contains(&c)));
+        let wide = if code { 0 } else { columns(c.encode_utf8(&mut [0; 4])) };
         if used + wide > width.max(8) {
             rows.push_str("\n  ");
             used = 2;
@@ -394,5 +398,6 @@ mod tests {
         let padded = format!("bob: hi{}* bob left", " ".repeat(13));
         assert_eq!(wrap(&padded, 20), "bob: hi             \n  * bob left");
         assert_eq!(wrap("日本語です", 8), "日本語で\n  す");
+        assert_eq!(wrap("\x1b[2mabcdefgh\x1b[0m", 8), "\x1b[2mabcdefgh\x1b[0m");
     }
 }

@@ -9,5 +9,6 @@ mod harness;
 mod loadtest;
 mod server;
 mod teacher;
+mod teacher_tools;
 mod terminal;
 mod typing;
