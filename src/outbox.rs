@@ -26,8 +26,9 @@ use crate::protocol::Leave;
 pub const STALL: Duration = Duration::from_secs(10);
 
 /// The fewest lines an outbox holds, and all it holds with flood control
-/// off (`--max-line-rate 0`), when nothing bounds what the room sends.
-const MIN_OUTBOX_LINES: usize = 1000;
+/// off (`--max-line-rate 0`), when nothing bounds what the room sends: a
+/// room of a hundred bursting at once must not cut off those who read.
+const MIN_OUTBOX_LINES: usize = 4096;
 
 /// How many lines may wait in one user's outbox before that user counts as
 /// having stopped reading.
