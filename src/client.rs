@@ -18,9 +18,8 @@
 //!
 //! Who ends whom: the main thread decides, and returning from [`run`] ends
 //! the process, keyboard thread and all. Every way it ends is an [`End`].
-//! Beyond the report: lines typed before the server is ready wait and go out
-//! in order, and a lost connection is made again (`--retries`) before the
-//! client gives up, as the report's client does at once (§5).
+//! Beyond the report (`reconnect.rs`): lines typed before the server is
+//! ready wait and go out in order, and a lost connection is made again.
 //!
 //! Not here: the line editor (`terminal.rs`), the words (`protocol.rs`).
 
@@ -29,13 +28,17 @@ use std::io::{BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::ops::ControlFlow::{self, Break, Continue};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::protocol::{self, Command, Line, MAX_SERVER_LINE_BYTES};
 use crate::terminal::{self, Screen, Typed};
 use crate::text;
+
+// Beyond the report: leaving, and coming back, in a file beside this one.
+#[path = "reconnect.rs"]
+mod reconnect;
 
 /// What the command line already said; the rest is asked for (report §6).
 pub struct Config {
@@ -46,8 +49,7 @@ pub struct Config {
     pub retries: u32,
 }
 
-/// The answers an empty reply to the prompts takes: the values the report
-/// tells its reader to type (§6).
+/// An empty reply to a prompt takes these: what the report types (§6).
 const DEFAULT_HOST: &str = "127.0.0.1";
 const DEFAULT_PORT: u16 = 1918;
 
@@ -82,15 +84,10 @@ enum End {
 type Step<T> = ControlFlow<End, T>;
 
 /// How many inputs may wait for the main thread. A listener that finds the
-/// channel full (its screen paused, its stdout a full pipe) waits before
-/// reading on, so the server sees a reader who stopped, and the client's
-/// memory stays bounded: at most this many lines of at most
-/// [`MAX_SERVER_LINE_BYTES`], 8 MiB.
+/// channel full (a paused screen, a full pipe) waits before reading on, so
+/// the server sees a reader who stopped, and the client's memory stays
+/// bounded: this many lines of at most [`MAX_SERVER_LINE_BYTES`], 8 MiB.
 const INPUT_QUEUE: usize = 64;
-
-/// How many typed lines may wait to be sent while there is no connection;
-/// more are refused, each said to be.
-const MAX_WAITING: usize = 100;
 
 /// The client, as the main thread holds it.
 struct Client {
@@ -113,7 +110,6 @@ struct Client {
 /// Runs the client until it ends; `Err` with why if that is an error.
 pub fn run(config: Config) -> Result<(), String> {
     let (inputs, inbox) = mpsc::sync_channel(INPUT_QUEUE);
-    // Beyond the report: in a terminal, a line editor.
     let screen = terminal::start_keyboard(inputs.clone(), "");
     let (host, port, socket, waiting) = (String::new(), 0, None, VecDeque::new());
     let mut client = Client {
@@ -163,14 +159,12 @@ impl Client {
     }
 
     /// Report §6: "once connected it asks for a name". Sends names until the
-    /// server welcomes one, and returns it. A name sent after the server's
-    /// deadline has passed goes again on a new connection: a slow typist is
-    /// never turned away.
+    /// server welcomes one, and returns it; a name sent after the server's
+    /// deadline goes again on a new connection.
     fn choose_name(&mut self, mut name: Option<String>) -> Step<String> {
         loop {
             let attempt = match name.take() {
-                // Cleaned as the server cleans it, so that our own lines show
-                // the name the others see.
+                // Cleaned as the server cleans it: the name the others see.
                 Some(name) => text::sanitize(&name).trim().to_string(),
                 None => self.ask("Name: ", "")?,
             };
@@ -180,9 +174,8 @@ impl Client {
                 }
             }
             self.send(&attempt);
-            // The one line that answers a name: `* ` welcomes, `! ` says why
-            // not. The deadline's `! `, or no answer at all, means the
-            // connection has ended: the name goes again, on a new one.
+            // `* ` welcomes, `! ` says why not; the deadline's `! `, or no
+            // answer at all, means the connection has ended.
             match self.line_from_server()? {
                 Some(line) if line.starts_with(protocol::NOTICE) => {
                     self.screen.print(&line);
@@ -199,8 +192,7 @@ impl Client {
         }
     }
 
-    /// Report §4.2: shows what arrives and sends what is typed, the lines
-    /// typed ahead first, until the client ends.
+    /// Report §4.2: shows what arrives, sends what is typed (typed-ahead first).
     fn chat(&mut self, mut name: String) -> End {
         self.screen.chat_prompt();
         // The server's last line says why it closed the connection, if it did.
@@ -272,8 +264,8 @@ impl Client {
         }
     }
 
-    /// Sends one line, adding its `\n`, in one write. A failed write needs
-    /// nothing here: the listener sees the same broken connection.
+    /// Sends one line and its `\n` in one write; if it fails, the listener
+    /// sees the same broken connection.
     fn send(&self, line: &str) {
         if let Some(socket) = &self.socket {
             let _ = (&**socket).write_all(format!("{line}\n").as_bytes());
@@ -302,15 +294,6 @@ impl Client {
                 Input::Heard(n, _) | Input::Lost(n, _) if n != self.connections => {}
                 input => return input,
             }
-        }
-    }
-
-    /// Keeps a typed line until it can be sent, or says it cannot be.
-    fn hold(&mut self, typed: Typed) {
-        if self.waiting.len() < MAX_WAITING {
-            self.waiting.push_back(typed);
-        } else {
-            self.screen.print(&format!("! not sent: already {MAX_WAITING} lines wait to be sent"));
         }
     }
 }
@@ -462,94 +445,6 @@ fn split_host_port(answer: &str) -> (String, Option<u16>) {
             Err(_) => (answer.to_string(), None),
         },
         _ => (answer.to_string(), None),
-    }
-}
-
-// Beyond the report: leaving cleanly, and coming back after a lost
-// connection.
-
-/// After `/quit`, how long to wait for the server to say goodbye and close.
-/// Ours does so at once; this only keeps a broken server from holding the
-/// client open.
-const QUIT_WAIT: Duration = Duration::from_secs(5);
-
-/// The longest pause between two tries to reconnect: the pauses grow 1, 2,
-/// 4 s, then stay at this, so that a class waits at most this long once
-/// the server is back. With the default 17 tries, about 75 s in all: long
-/// enough for a server to be restarted, short enough that a class is not
-/// left waiting on one that will not come back.
-const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
-
-impl Client {
-    /// Says `/quit`, then shows the server's last lines (its `* bye`) until
-    /// it closes the connection.
-    fn quit(&mut self) -> End {
-        self.send("/quit");
-        let deadline = Instant::now() + QUIT_WAIT;
-        while self.socket.is_some() {
-            match self.inbox.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(Input::Heard(n, line)) if n == self.connections => self.screen.print(&line),
-                Ok(Input::Lost(n, _)) if n == self.connections => break,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        End::Left
-    }
-
-    /// The connection has ended. A shutdown or a removal, said by the server
-    /// in `last`, ends the client; anything else is a lost connection, and
-    /// the client connects again and rejoins. Returns the name rejoined with.
-    fn reconnect(&mut self, last: &str, mut why: String, name: &str) -> Step<String> {
-        if last == protocol::shutting_down().trim_end() {
-            return Break(End::ServerStopped);
-        }
-        if let Some(reason) = last.strip_prefix(protocol::REMOVED) {
-            return Break(End::Removed(reason.to_string()));
-        }
-        self.socket = None;
-        let mut pause = Duration::from_secs(1);
-        for attempt in 1..=self.retries {
-            let (tries, seconds) = (self.retries, pause.as_secs());
-            self.screen.print(&format!(
-                "! connection lost ({why}); trying again in {seconds} s ({attempt} of {tries})"
-            ));
-            self.wait(pause)?;
-            pause = (pause * 2).min(MAX_RETRY_PAUSE);
-            let again = self.connect(self.host.clone(), self.port).map_err(|e| e.to_string());
-            match again.map(|()| self.choose_name(Some(name.to_string()))) {
-                Ok(Continue(name)) => {
-                    self.screen.print("* connected again");
-                    return Continue(name);
-                }
-                Ok(Break(End::Failed(e))) | Err(e) => why = e,
-                Ok(Break(end)) => return Break(end),
-            }
-        }
-        let (host, port) = (&self.host, self.port);
-        Break(End::Failed(format!("connection to {host}:{port} lost: {why}")))
-    }
-
-    /// Waits `pause` while disconnected. A line typed meanwhile waits to be
-    /// sent, and the screen says so; `/quit`, Ctrl-D or Ctrl-C leaves now.
-    fn wait(&mut self, pause: Duration) -> Step<()> {
-        let until = Instant::now() + pause;
-        loop {
-            match self.inbox.recv_timeout(until.saturating_duration_since(Instant::now())) {
-                Ok(Input::Keyboard(Typed::Line(line))) => {
-                    if protocol::parse_command(&text::sanitize(&line)) == Some(Command::Quit) {
-                        return Break(End::Left);
-                    }
-                    self.hold(Typed::Line(line));
-                    let count = self.waiting.len();
-                    self.screen.print(&format!("* not connected: {count} line(s) wait to be sent"));
-                }
-                Ok(Input::Keyboard(_)) => return Break(End::Left),
-                Ok(_) => {} // a listener of a connection given up
-                Err(RecvTimeoutError::Timeout) => return Continue(()),
-                Err(RecvTimeoutError::Disconnected) => return Break(End::Left),
-            }
-        }
     }
 }
 

@@ -21,8 +21,9 @@
 //! show), `names.rs` (what a name may be), `limits.rs` (connections and
 //! flood control per address), `console.rs` (the teacher's commands),
 //! `output.rs` (the log, the console's output, the transcript),
-//! `terminal.rs` (the keyboard and the line editor), `cli.rs` (flags and
-//! `--help`).
+//! `terminal.rs` (the keyboard and the line editor), `reconnect.rs` (the
+//! client's `/quit` and its coming back after a lost connection), `cli.rs`
+//! (flags and `--help`).
 
 mod cli;
 mod client;
