@@ -81,10 +81,13 @@ pub struct Settings {
 /// The room: every connection, named or not. Owned by the broker alone.
 pub struct Room {
     members: HashMap<u64, Member>,
-    /// Folded name (`names::fold_name`) to id: finds `/msg` targets, keeps
-    /// names unique and, sorted, gives `/who` its order. Changes with
-    /// `members`, so every id in it is a key there.
-    by_name: BTreeMap<String, u64>,
+    /// Folded name (`names::fold_name`) to id: finds `/msg` targets and
+    /// keeps names unique. Changes with `members`, so every id in it is a
+    /// key there.
+    by_name: HashMap<String, u64>,
+    /// The same ids by their names in lower case: `/who`'s order. (The
+    /// folded form also folds look-alikes, `1` with `l`: no order to read.)
+    in_order: BTreeMap<String, u64>,
     /// Connections still choosing a name, with their deadlines, oldest first.
     choosing: VecDeque<(Instant, u64)>,
     /// Beyond the report: the last public lines, for newcomers.
@@ -146,8 +149,19 @@ impl Room {
         events: SyncSender<Event>,
         done: Sender<()>,
     ) -> Room {
-        let (members, by_name, choosing, history, removed) = Default::default();
-        Room { members, by_name, choosing, history, removed, limits, settings, events, done }
+        let (members, by_name, in_order, choosing, history, removed) = Default::default();
+        Room {
+            members,
+            by_name,
+            in_order,
+            choosing,
+            history,
+            removed,
+            limits,
+            settings,
+            events,
+            done,
+        }
     }
 
     /// Acts on one event; `Break` once the server is shutting down.
@@ -214,6 +228,7 @@ impl Room {
             output::log(format!("{} joined as {name}", member.peer));
             member.name = Some(name.clone());
             self.by_name.insert(folded, id);
+            self.in_order.insert(names::lower_case(&name), id);
             self.choosing.retain(|&(_, waiting)| waiting != id);
             // The welcome is the newcomer's first line after the name: the
             // client takes it as the sign that the name was accepted.
@@ -226,10 +241,10 @@ impl Room {
         }
     }
 
-    /// The names online, sorted by their folded form. (Every id in
-    /// `by_name` is a key of `members`, with a name: they change together.)
+    /// The names online, in `/who`'s order. (Every id in `in_order` is a key
+    /// of `members`, with a name: they change together.)
     fn names(&self) -> impl ExactSizeIterator<Item = &str> {
-        self.by_name.values().map(|id| self.name_of(*id).unwrap_or_default())
+        self.in_order.values().map(|id| self.name_of(*id).unwrap_or_default())
     }
 
     /// A joined user's line: a chat line goes to everyone else (report §2:
@@ -273,6 +288,7 @@ impl Room {
         let _ = member.outbox.send(std::mem::take(&mut member.pending));
         let Some(name) = member.name else { return };
         self.by_name.remove(&names::fold_name(&name));
+        self.in_order.remove(&names::lower_case(&name));
         if let Some(left) = protocol::left(&name, &why) {
             output::log(format!("{} {}", member.peer, left.trim_start_matches("* ").trim_end()));
             self.broadcast(left, None);
@@ -385,7 +401,8 @@ impl Room {
     /// number `/kick` takes (a name may be hard to type) and their address.
     fn list_users(&self) -> String {
         let mut list = protocol::online(self.names());
-        for (&id, member) in self.by_name.values().filter_map(|id| self.members.get_key_value(id)) {
+        for (&id, member) in self.in_order.values().filter_map(|id| self.members.get_key_value(id))
+        {
             let name = member.name.as_deref().unwrap_or_default();
             list.push_str(&protocol::notice(&format!("  {id:>6}  {name}  {}", member.peer.ip())));
         }

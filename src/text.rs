@@ -1,28 +1,103 @@
-//! Text made safe to show on another person's terminal (beyond the report:
-//! its chat relays every byte as it came). Used by the server on every line
-//! and name it relays, and by the client on every line it prints.
+//! Text cleaned so it is safe to show on another person's terminal.
 //!
-//! Not here: what a name may be (`names.rs`), reading lines (`protocol.rs`).
+//! Every chat line, `/msg` and name passes through [`sanitize`] on the server,
+//! and every line the client prints passes again (in case the server is not
+//! ours): no line can move the cursor, recolour or clear the screen, forge a
+//! line of its own, or hide words in characters that show nothing.
+//!
+//! Deliberately left out: reading a line (its byte limit, bad UTF-8), what a
+//! name may be (`names.rs`), look-alike letters of other scripts (real text
+//! that a class writing in Russian needs) and normalisation (std has none).
+//!
+//! All of this is beyond the student's report: its Python chat sent every line
+//! on to the others exactly as it arrived.
 
 /// Makes text safe to print on another person's terminal, and trims its end
 /// (its start is kept: pasted code keeps its indentation).
 ///
-/// Control characters (U+0000 to U+001F and U+007F to U+009F, exactly what
-/// `char::is_control` matches) are removed: among them is ESC, which starts
-/// the escape sequences that move the cursor, change colours, clear the screen
-/// or retitle the window. A tab becomes a space instead, because people do
-/// paste text with tabs in it and mean a gap. The invisible characters of
-/// [`is_invisible`] are removed too.
+/// Removed: control characters (U+0000 to U+001F and U+007F to U+009F, what
+/// `char::is_control` matches), among them ESC, which starts the sequences that
+/// move the cursor, change colours, clear the screen or retitle the window;
+/// the line and paragraph separators U+2028 and U+2029, which a reader such as
+/// Python's `splitlines()` takes for a new line, so one message could forge a
+/// second; and the characters of [`is_invisible`], unless [`is_kept_joiner`]
+/// keeps one. A tab becomes a space: people paste text with tabs and mean a
+/// gap.
 pub fn sanitize(text: &str) -> String {
-    let cleaned: String = text
-        .chars()
-        .filter_map(|c| match c {
-            '\t' => Some(' '),
-            c if c.is_control() || is_invisible(c) => None,
-            c => Some(c),
-        })
-        .collect();
-    cleaned.trim_end().to_string()
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        // The joiner rules look at what was kept before and what comes next:
+        // a run of joiners thus keeps at most one, and hides nothing.
+        let (before, after) = (out.chars().next_back(), chars.peek().copied());
+        match c {
+            '\t' => out.push(' '),
+            '\u{2028}' | '\u{2029}' => {}
+            c if c.is_control() => {}
+            c if is_invisible(c) && !is_kept_joiner(c, before, after) => {}
+            c => out.push(c),
+        }
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+/// The three invisible characters that some real text cannot do without, in
+/// the one place each is needed:
+///
+/// - ZWNJ (U+200C) and ZWJ (U+200D) between two letters of Arabic (Persian
+///   writes `می‌خواهم` with a ZWNJ) or of an Indic script (ZWJ after a virama
+///   asks for a half form: `क्‍ष`). Unicode's UAX #31, section 2.3 "Layout
+///   and Format Control Characters" (Unicode 15.0), allows the joiners in
+///   identifiers only there (after a virama; ZWNJ between joining Arabic
+///   letters); this rule is a little more generous: any letter of these
+///   scripts, or a virama, on both sides.
+/// - ZWJ between two emoji, which makes one picture of them (`👩‍💻` is
+///   U+1F469 ZWJ U+1F4BB), and VS16 (U+FE0F) right after an emoji, which asks
+///   for its colour form (`❤️` is U+2764 U+FE0F): UTS #51 (Unicode Emoji,
+///   version 15.0), "Emoji ZWJ Sequences" and "Emoji Presentation Sequences".
+///
+/// Anywhere else they only hide text or split words, so they go.
+fn is_kept_joiner(c: char, before: Option<char>, after: Option<char>) -> bool {
+    let (before, after) = (before.unwrap_or(' '), after.unwrap_or(' '));
+    match c {
+        '\u{200C}' | '\u{200D}' if joins_letters(before) && joins_letters(after) => true,
+        // A VS16 kept after an emoji still belongs to it: `❤️‍🔥`.
+        '\u{200D}' => (is_emoji(before) || before == '\u{FE0F}') && is_emoji(after),
+        '\u{FE0F}' => is_emoji(before),
+        _ => false,
+    }
+}
+
+/// A letter of Arabic (U+0600 to U+06FF, Persian and Urdu included; U+0750 to
+/// U+077F) or of the Indic blocks (Devanagari to Sinhala, U+0900 to U+0DFF),
+/// or a virama there: ZWJ and ZWNJ follow the virama (Indic_Syllabic_Category
+/// Virama, `IndicSyllabicCategory.txt` of Unicode 15.0), which std does not
+/// count as alphabetic. Each Indic block from Devanagari to Malayalam has it at
+/// offset 0x4D; Sinhala's is U+0DCA.
+fn joins_letters(c: char) -> bool {
+    let code = c as u32;
+    let virama = ((0x0900..=0x0D7F).contains(&code) && code % 0x80 == 0x4D) || code == 0x0DCA;
+    matches!(code, 0x0600..=0x06FF | 0x0750..=0x077F | 0x0900..=0x0DFF)
+        && (c.is_alphabetic() || virama)
+}
+
+/// A pictograph that may start or continue an emoji sequence. This is the
+/// blocks that hold Unicode 15.0's `Extended_Pictographic` characters
+/// (`emoji-data.txt`, unicode.org/Public/15.0.0/ucd/emoji): arrows,
+/// technical symbols, miscellaneous symbols and dingbats, and the emoji planes
+/// from U+1F000 (skin tones U+1F3FB to U+1F3FF included). Whole blocks are
+/// generous, and safe: a kept joiner is one character, never a hidden message.
+fn is_emoji(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00A9}' | '\u{00AE}' | '\u{203C}' | '\u{2049}' | '\u{2122}' | '\u{2139}'
+            | '\u{2190}'..='\u{21FF}'
+            | '\u{2300}'..='\u{23FF}'
+            | '\u{25A0}'..='\u{27BF}'
+            | '\u{2B00}'..='\u{2BFF}'
+            | '\u{1F000}'..='\u{1FAFF}'
+    )
 }
 
 /// Characters that show nothing by themselves: removed, so that what you
@@ -38,12 +113,11 @@ pub fn sanitize(text: &str) -> String {
 /// | U+200B to U+200D, U+2060, U+FEFF | zero-width characters: hide text, split words so filters miss them |
 /// | U+115F, U+1160, U+3164, U+FFA0 | Hangul fillers: letters that look like nothing, so a name of them looks blank |
 /// | U+00AD, U+034F, U+180E, U+2061 to U+2064 | soft hyphen, grapheme joiner, invisible operators |
-/// | U+FE00 to U+FE0F, U+E0100 to U+E01EF | variation selectors (an emoji's colour form loses its selector) |
+/// | U+FE00 to U+FE0F, U+E0100 to U+E01EF | variation selectors |
 /// | U+E0000 to U+E0FFF | tags: a whole invisible message can be spelled in them |
 ///
-/// Left in on purpose: letters from other scripts that look like Latin ones
-/// (Cyrillic `а` for Latin `a`). They are real text that a class writing in
-/// Russian needs; see the README's "What this leaves out".
+/// [`sanitize`] still keeps three of them where real text needs them: ZWNJ,
+/// ZWJ and VS16 (see `is_kept_joiner`).
 pub fn is_invisible(c: char) -> bool {
     matches!(
         c,
@@ -65,4 +139,194 @@ pub fn is_invisible(c: char) -> bool {
             | '\u{1D173}'..='\u{1D17A}'
             | '\u{E0000}'..='\u{E0FFF}'
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c0_control_characters_are_removed() {
+        assert_eq!(sanitize("a\x00b\x07c\x1b[31md\x1f"), "abc[31md");
+    }
+
+    #[test]
+    fn delete_and_c1_control_characters_are_removed() {
+        assert_eq!(sanitize("a\u{7f}b\u{80}c\u{9b}d\u{9f}e"), "abcde");
+    }
+
+    #[test]
+    fn line_and_paragraph_separators_are_removed() {
+        // Python's `splitlines()` splits on both: a transcript showed a forged line.
+        assert_eq!(sanitize("hi\u{2028}* server: closing\u{2029}!"), "hi* server: closing!");
+    }
+
+    /// The invisible characters of `is_invisible`, each on its own.
+    const INVISIBLE: [char; 16] = [
+        '\u{061C}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{202A}',
+        '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2060}', '\u{2066}', '\u{2067}',
+        '\u{2068}', '\u{2069}',
+    ];
+
+    #[test]
+    fn each_bidi_and_zero_width_character_is_removed() {
+        for c in INVISIBLE.into_iter().chain(['\u{FEFF}']) {
+            assert_eq!(sanitize(&format!("a{c}b")), "ab", "U+{:04X}", c as u32);
+        }
+    }
+
+    /// Every range of Unicode 15.0's Default_Ignorable_Code_Point, as listed
+    /// in DerivedCoreProperties.txt (unmerged), with a neighbour outside it.
+    const IGNORABLE: [(u32, u32); 27] = [
+        (0x00AD, 0x00AD),
+        (0x034F, 0x034F),
+        (0x061C, 0x061C),
+        (0x115F, 0x1160),
+        (0x17B4, 0x17B5),
+        (0x180B, 0x180D),
+        (0x180E, 0x180E),
+        (0x180F, 0x180F),
+        (0x200B, 0x200F),
+        (0x202A, 0x202E),
+        (0x2060, 0x2064),
+        (0x2065, 0x2065),
+        (0x2066, 0x206F),
+        (0x3164, 0x3164),
+        (0xFE00, 0xFE0F),
+        (0xFEFF, 0xFEFF),
+        (0xFFA0, 0xFFA0),
+        (0xFFF0, 0xFFF8),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0000, 0xE0000),
+        (0xE0001, 0xE0001),
+        (0xE0002, 0xE001F),
+        (0xE0020, 0xE007F),
+        (0xE0080, 0xE00FF),
+        (0xE0100, 0xE01EF),
+        (0xE01F0, 0xE0FFF),
+    ];
+
+    #[test]
+    fn every_default_ignorable_code_point_is_removed() {
+        for (first, last) in IGNORABLE {
+            for code in first..=last {
+                let c = char::from_u32(code).unwrap();
+                assert_eq!(sanitize(&format!("a{c}b")), "ab", "U+{code:04X}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_whole_message_in_tag_characters_disappears() {
+        let hidden: String =
+            "hi".chars().map(|c| char::from_u32(0xE0000 + c as u32).unwrap()).collect();
+        assert_eq!(sanitize(&format!("ok{hidden}")), "ok");
+    }
+
+    #[test]
+    fn right_to_left_override_cannot_reverse_a_file_name() {
+        assert_eq!(sanitize("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+    }
+
+    #[test]
+    fn visible_neighbours_of_invisible_ranges_are_kept() {
+        // Just outside the ranges: real characters that must survive. U+2029,
+        // the paragraph separator, was on this list until issue 19 asked for it
+        // to go (see `line_and_paragraph_separators_are_removed`): it is a line
+        // break to some readers, not a loss of real text.
+        for c in [
+            '\u{061B}',
+            '\u{2010}',
+            '\u{202F}',
+            '\u{205F}',
+            '\u{2070}',
+            '\u{00AC}',
+            '\u{00AE}',
+            '\u{3163}',
+            '\u{3165}',
+            '\u{FE10}',
+            '\u{FFA1}',
+            '\u{E1000}',
+        ] {
+            assert_eq!(sanitize(&format!("a{c}b")).chars().count(), 3, "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn zwj_is_kept_between_devanagari_letters() {
+        // क्‍ष: KA, VIRAMA, ZWJ, SSA (a half form of KA); and ZWJ, ZWNJ right
+        // between two letters.
+        for kept in ["क्\u{200D}ष", "क\u{200D}ष", "क्\u{200C}ष", "ක්\u{200D}ය"]
+        {
+            assert_eq!(sanitize(kept), kept);
+        }
+    }
+
+    #[test]
+    fn zwnj_is_kept_between_arabic_letters() {
+        let persian = "می\u{200C}خواهم";
+        assert_eq!(sanitize(persian), persian);
+    }
+
+    #[test]
+    fn zwj_is_kept_between_emoji() {
+        for kept in
+            ["👩\u{200D}💻", "👩🏽\u{200D}💻", "❤\u{FE0F}\u{200D}🔥", "👨\u{200D}👩\u{200D}👧"]
+        {
+            assert_eq!(sanitize(kept), kept);
+        }
+    }
+
+    #[test]
+    fn vs16_after_an_emoji_is_kept() {
+        assert_eq!(sanitize("I \u{2764}\u{FE0F} Rust"), "I \u{2764}\u{FE0F} Rust");
+        assert_eq!(sanitize("\u{1F44D}\u{FE0F}"), "\u{1F44D}\u{FE0F}");
+    }
+
+    #[test]
+    fn joiners_are_removed_anywhere_else() {
+        // Latin, one side only, at the ends, next to a space or a digit, and
+        // any run of them: at most one survives, and only between two letters.
+        let cases = [
+            ("a\u{200D}b", "ab"),
+            ("a\u{200C}b", "ab"),
+            ("क\u{200D}b", "कb"),
+            ("\u{200D}क", "क"),
+            ("क\u{200D}", "क"),
+            ("क \u{200D}ष", "क ष"),
+            ("क\u{200D}१", "क१"),
+            ("क\u{200D}\u{200D}\u{200D}ष", "क\u{200D}ष"),
+            ("👩\u{200C}💻", "👩💻"),
+            ("👩\u{200D}a", "👩a"),
+            ("a\u{FE0F}", "a"),
+            ("\u{2764}\u{FE0F}\u{FE0F}\u{FE0F}", "\u{2764}\u{FE0F}"),
+            ("\u{2764}\u{FE0E}", "\u{2764}"),
+            ("\u{FE0F}\u{2764}", "\u{2764}"),
+        ];
+        for (sent, shown) in cases {
+            assert_eq!(sanitize(sent), shown, "{sent:?}");
+        }
+    }
+
+    #[test]
+    fn right_to_left_text_itself_is_kept() {
+        assert_eq!(sanitize("שלום مرحبا"), "שלום مرحبا");
+    }
+
+    #[test]
+    fn tab_becomes_space() {
+        assert_eq!(sanitize("a\tb"), "a b");
+    }
+
+    #[test]
+    fn only_trailing_whitespace_is_trimmed() {
+        // Leading spaces are indentation: pasted code keeps it.
+        assert_eq!(sanitize("  \t hi there \r"), "    hi there");
+    }
+
+    #[test]
+    fn printable_text_is_untouched() {
+        assert_eq!(sanitize("ciao, è già ½ 日本"), "ciao, è già ½ 日本");
+    }
 }

@@ -346,3 +346,24 @@ fn dimmed_log_lines_are_wrapped_by_what_they_show() {
     assert_eq!(after, LOG_END, "the log line's end, cut: {after:?}");
     assert!(!before.contains("\x1b\r"), "a code cut by a wrap: {before:?}");
 }
+
+/// Names that cannot be told apart are one name, a lone combining mark is
+/// no name, a Latin name with a Cyrillic letter in it is refused, and the
+/// server's names cannot be borrowed in fullwidth letters.
+#[test]
+fn names_that_look_alike_are_refused() {
+    let server = Server::start(&[]);
+    let _alice = server.join("alice");
+    let mut mallory = server.connect();
+    mallory.expect_greeting();
+    mallory.send("aIice");
+    mallory.expect("! the name aIice is taken; try another");
+    mallory.send("\u{0430}lice");
+    mallory.expect("! a name may not mix Latin, Greek and Cyrillic letters; try again");
+    mallory.send("\u{0345}");
+    mallory.expect("! a name needs at least one letter; try again");
+    mallory.send("ｓｅｒｖｅｒ");
+    mallory.expect("! that name is kept for the server; try another");
+    mallory.send("mallory");
+    mallory.expect_prefix("* welcome mallory;");
+}
