@@ -53,6 +53,11 @@ pub fn outbox_lines(rate: u32, history: usize) -> usize {
 /// and naming it says how little a connection needs (the default is 2 MiB).
 pub const CONNECTION_STACK_BYTES: usize = 64 * 1024;
 
+/// How many bytes of queued lines a writer gathers into one write, at most
+/// (a batch more, if one is larger): many lines in one system call, without
+/// holding a copy of a whole full outbox.
+const WRITE_BYTES: usize = 64 * 1024;
+
 /// Lines that travel to a writer together: one round's, for one user.
 pub type Batch = Vec<Arc<str>>;
 
@@ -123,7 +128,7 @@ pub fn start_writer(
     Ok(outbox)
 }
 
-/// The writer: sends each batch from the outbox to the client, everything
+/// The writer: sends each batch from the outbox to the client, what was
 /// queued meanwhile in the same write (one system call, and with
 /// `TCP_NODELAY` one packet). Ends when the outbox closes, `None`; or when a
 /// write fails, with why the user must leave. Either way it then shuts the
@@ -137,7 +142,11 @@ fn run_writer(
     let mut why = None;
     for batch in arriving {
         let (mut text, mut lines) = (batch.concat(), batch.len());
-        for more in arriving.try_iter() {
+        // What else is queued, up to a write's worth: the text is a copy
+        // for this user alone, and a writer stuck on a client that stopped
+        // reading holds it until it gives up.
+        while text.len() < WRITE_BYTES {
+            let Ok(more) = arriving.try_recv() else { break };
             text.push_str(&more.concat());
             lines += more.len();
         }

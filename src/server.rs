@@ -197,7 +197,7 @@ fn run_reader(
     let mut buf = Vec::new();
     let ended = loop {
         let line = match protocol::read_line_limited(&mut input, MAX_LINE_BYTES, &mut buf) {
-            Ok(Some(Line::Text(text))) => Line::Text(text::sanitize(&text)),
+            Ok(Some(Line::Text(text))) => Line::Text(text::cut_gaps(&text::sanitize(&text))),
             Ok(Some(Line::TooLong)) => Line::TooLong,
             Ok(None) => break "closed".to_string(),
             Err(e) => break format!("closed: {e}"),

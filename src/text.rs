@@ -42,6 +42,26 @@ pub fn sanitize(text: &str) -> String {
     out
 }
 
+/// A run of spaces inside a line is cut to this many. A line padded with a
+/// screen's width of spaces wraps its rest onto a row of its own, where on
+/// `nc` or `telnet` it could pass for the server's (`* bob left`); eight is
+/// a wide gap still. Leading spaces, indentation, are kept whole.
+const MAX_GAP: usize = 8;
+
+/// `text` (already cleaned) with every run of spaces after its first word
+/// cut to [`MAX_GAP`]: what the server relays. The client shows lines as
+/// they come, and wraps them itself (`terminal.rs`).
+pub fn cut_gaps(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let before = out.trim_end_matches(' ');
+        if c != ' ' || before.is_empty() || out.len() - before.len() < MAX_GAP {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The three invisible characters that some real text cannot do without, in
 /// the one place each is needed:
 ///
@@ -328,5 +348,12 @@ mod tests {
     #[test]
     fn printable_text_is_untouched() {
         assert_eq!(sanitize("ciao, è già ½ 日本"), "ciao, è già ½ 日本");
+    }
+
+    #[test]
+    fn a_long_gap_inside_a_line_is_cut_to_eight_spaces() {
+        let padded = format!("   hi{}* bob left", " ".repeat(70));
+        assert_eq!(cut_gaps(&padded), format!("   hi{}* bob left", " ".repeat(8)));
+        assert_eq!(cut_gaps(&format!("{}x", " ".repeat(20))), format!("{}x", " ".repeat(20)));
     }
 }

@@ -367,3 +367,16 @@ fn names_that_look_alike_are_refused() {
     mallory.send("mallory");
     mallory.expect_prefix("* welcome mallory;");
 }
+
+/// For `nc` and `telnet`, which wrap nothing themselves, the server cuts a
+/// long run of spaces inside a line to eight: padding cannot push the rest
+/// of a line onto a row of its own. Indentation is kept whole.
+#[test]
+fn the_server_cuts_long_gaps_inside_a_line() {
+    let server = Server::start(&[]);
+    let [mut al, mut bob] = server.join_all(["al", "bob"]);
+    bob.send(&format!("hi{}* [server] the test is cancelled", " ".repeat(70)));
+    al.expect(&format!("bob: hi{}* [server] the test is cancelled", " ".repeat(8)));
+    bob.send(&format!("{}return x", " ".repeat(16)));
+    al.expect(&format!("bob: {}return x", " ".repeat(16)));
+}
