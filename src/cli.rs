@@ -41,7 +41,7 @@ messages (/msg) are never shown, nor kept in the transcript. Connections and
 errors are logged on stderr ('2> server.log' keeps them apart).
 
 The server's terminal is the teacher's console: /say TEXT, /who,
-/kick NAME [REASON], /quit (or Ctrl-C), /help. Without a terminal of its
+/kick NAME [REASON], /ban ADDRESS [MINUTES], /quit (or Ctrl-C), /help. Without a terminal of its
 own (stdin closed: nohup, a service; or started in the background with &)
 the console is off and the server simply runs.";
 

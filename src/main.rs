@@ -4,8 +4,8 @@
 //! two programs, `chat_server.py` and `chat_client.py` (§6), are here one
 //! program with two subcommands, `chatroom server` and `chatroom client`.
 //!
-//! The files, in the order a chat line travels through them; the first four
-//! hold the report's design and are read first, whole:
+//! The files, in the order a chat line travels through them; these six are
+//! the first reading (the README says which parts):
 //! - `main.rs`: this file, which hands over to one of the two programs;
 //! - `client.rs`: prompts, connects, then sends what is typed and prints what
 //!   arrives (report §3.2, §4.2, §5, §6);

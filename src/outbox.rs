@@ -119,9 +119,11 @@ pub fn start_writer(
     // Spawn: the writer of this connection. It ends when the outbox closes
     // or a write fails; it is not joined, and cleans up after itself.
     let work = move || {
+        // The broker hears why before the reader sees the socket close.
         if let Some(why) = run_writer(&socket, &arriving, &queued) {
             ended(why);
         }
+        let _ = socket.shutdown(Shutdown::Both);
     };
     let builder = thread::Builder::new().name(format!("writer-{id}"));
     builder.stack_size(CONNECTION_STACK_BYTES).spawn(work).map_err(|e| e.to_string())?;
@@ -156,7 +158,6 @@ fn run_writer(
             break;
         }
     }
-    let _ = socket.shutdown(Shutdown::Both);
     why
 }
 

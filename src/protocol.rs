@@ -218,8 +218,8 @@ pub fn joined(name: &str) -> String {
     notice(&format!("{name} joined"))
 }
 
-/// Why a user leaves the room. Only the broker decides it; the reader and
-/// the writer of a connection tell it what they saw.
+/// Why a user leaves the room. The reader and the writer of a connection
+/// say what they saw; the broker alone takes the user out.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Leave {
     /// They typed `/quit`.
