@@ -5,6 +5,7 @@ mod attacks;
 mod check;
 mod classroom;
 mod client;
+mod fairness;
 mod harness;
 mod loadtest;
 mod server;

@@ -1,0 +1,257 @@
+//! Fair shares, through the real binary: the room's allowance shared among
+//! addresses, an address's among its connections, and the server's memory
+//! bounded whoever asks for what. Attackers bind 127.0.0.2 to .9 and
+//! 127.0.2.x; honest users 127.0.0.10 and up; a shared lab machine, where
+//! honest users and a script are one address, is 127.0.0.6.
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::harness::{Conn, Server};
+
+/// The slowest link the README promises keeps up with the room at the
+/// default flood control: 40 KB/s, a poor school wifi.
+const SLOW_LINK_BYTES_PER_SECOND: f64 = 40_000.0;
+
+/// A reader on a slow link: it takes at most `SLOW_LINK_BYTES_PER_SECOND`
+/// from its connection, counted from its start.
+struct SlowReader {
+    start: Instant,
+    taken: usize,
+    /// The start of a line whose end has not been read yet.
+    partial: Vec<u8>,
+}
+
+impl SlowReader {
+    /// Reads whole lines, handing each to `done` until it says so; panics
+    /// if the connection ends first.
+    fn read(&mut self, conn: &mut Conn, mut done: impl FnMut(&str) -> bool) {
+        conn.stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let mut chunk = [0u8; 4096];
+        loop {
+            while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.partial.drain(..=end).collect();
+                if done(String::from_utf8_lossy(&line).trim_end()) {
+                    return;
+                }
+            }
+            let allowed = self.start.elapsed().as_secs_f64() * SLOW_LINK_BYTES_PER_SECOND;
+            if (self.taken + chunk.len()) as f64 > allowed {
+                thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            let n = match conn.stream.read(&mut chunk) {
+                Ok(0) => panic!("the server closed the slow reader's connection"),
+                Ok(n) => n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    continue;
+                }
+                Err(e) => panic!("the slow reader's connection failed: {e}"),
+            };
+            self.taken += n;
+            self.partial.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// Twelve addresses send at the permitted rate lines of 1,018 bytes that
+/// are not UTF-8 (each byte becomes a three-byte U+FFFD: the most bytes on
+/// screens a line of allowance can buy), while one user reads at 40 KB/s
+/// through small buffers, as on a slow link: it is never cut off, misses
+/// none of any sender's lines, and keeps up: when it asks for `/who`, few
+/// lines are still queued ahead of the answer.
+#[test]
+fn a_reader_on_a_slow_link_keeps_up_with_every_address_flooding() {
+    let server = Server::start(&[]);
+    let mut slow = Conn::connect_with("127.0.0.10", server.addr, Some(64 * 1024));
+    slow.expect_greeting();
+    slow.send("slow");
+    slow.expect_prefix("* welcome slow;");
+    let flooders: Vec<Conn> =
+        (1..=12).map(|i| server.join_from(&format!("127.0.2.{i}"), &format!("flood{i}"))).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = flooders
+        .into_iter()
+        .map(|mut flooder| {
+            let stop = Arc::clone(&stop);
+            // The flooders read what the room sends them: they are not slow.
+            let mut drain = flooder.stream.try_clone().unwrap();
+            thread::spawn(move || std::io::copy(&mut drain, &mut std::io::sink()));
+            thread::spawn(move || {
+                flooder.stream.set_write_timeout(Some(Duration::from_millis(200))).unwrap();
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let mut line = format!("{n} ").into_bytes();
+                    line.extend_from_slice(&[0xFF; 1018]);
+                    line.push(b'\n');
+                    // A write held back past its timeout may have sent part
+                    // of the line: finish it, so that the numbers stay whole.
+                    let mut at = 0;
+                    while at < line.len() {
+                        match flooder.stream.write(&line[at..]) {
+                            Ok(k) => at += k,
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    ErrorKind::WouldBlock | ErrorKind::TimedOut
+                                ) => {}
+                            Err(e) => panic!("a flooder was cut off: {e}"),
+                        }
+                    }
+                    n += 1;
+                }
+                flooder
+            })
+        })
+        .collect();
+    // Each flooder's numbers, as the slow reader sees them: consecutive.
+    let mut next: HashMap<String, u64> = HashMap::new();
+    let mut check = |line: &str| {
+        assert!(!line.contains(" left"), "the slow reader saw {line:?}");
+        let Some((name, rest)) = line.split_once(": ") else { return false };
+        let Some(n) = rest.split(' ').next().and_then(|n| n.parse::<u64>().ok()) else {
+            return false;
+        };
+        let expected = next.entry(name.to_string()).or_insert(0);
+        assert_eq!(n, *expected, "{name}'s line {expected} never reached the slow reader");
+        *expected += 1;
+        true
+    };
+    let flooding = Instant::now();
+    let mut reader = SlowReader { start: flooding, taken: 0, partial: Vec::new() };
+    reader.read(&mut slow, |line| {
+        check(line);
+        flooding.elapsed() > Duration::from_secs(30)
+    });
+    slow.send("/who");
+    let mut queued = 0;
+    reader.read(&mut slow, |line| {
+        queued += usize::from(check(line));
+        line.starts_with("* online (")
+    });
+    stop.store(true, Ordering::Relaxed);
+    let _flooders: Vec<Conn> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+    let heard: u64 = next.values().sum();
+    assert!(heard >= 12 * 10, "only {heard} flood lines reached the slow reader");
+    assert!(queued <= 150, "{queued} flood lines were queued ahead of the slow reader's /who");
+}
+
+/// A script on 8 addresses x 64 connections, each with a long name, asks
+/// for `/who` (an answer of about 50 KB, for the asker alone) again and
+/// again while reading 1 KiB a second: with flood control at its highest,
+/// the server's memory stays within the README's bound, and the room goes
+/// on.
+#[test]
+fn private_answers_cannot_make_the_server_hoard_memory() {
+    let server = Server::start(&["--max-line-rate", "1000", "--max-clients", "1000"]);
+    let mut askers = Vec::new();
+    for address in 2..=9 {
+        for k in 0..64 {
+            let name = format!("{}{address}{k:02}", "𠀀".repeat(20));
+            let mut conn =
+                Conn::connect_with(&format!("127.0.0.{address}"), server.addr, Some(4096));
+            conn.expect_greeting();
+            conn.send(&name);
+            conn.stream.set_nonblocking(true).unwrap();
+            askers.push(conn);
+        }
+    }
+    let [mut alice, mut bob] =
+        [server.join_from("127.0.0.10", "alice"), server.join_from("127.0.0.11", "bob")];
+    let started = Instant::now();
+    let (who, mut chunk) = ("/who\n".repeat(20), [0u8; 1024]);
+    while started.elapsed() < Duration::from_secs(20) {
+        for asker in &mut askers {
+            let _ = asker.stream.write(who.as_bytes()); // as much as the server takes
+            let _ = asker.stream.read(&mut chunk); // 1 KiB a second, each
+        }
+        thread::sleep(Duration::from_secs(1));
+    }
+    let peak = server.peak_rss_kib();
+    assert!(peak < 64 * 1024, "server peak RSS {peak} KiB");
+    alice.skip_to("* bob joined");
+    bob.send("still here");
+    alice.skip_to("bob: still here");
+}
+
+/// The most connections one address may have choosing a name at once (the
+/// README's figure).
+const CHOOSING_PER_ADDRESS: usize = 8;
+
+/// On a shared machine, connections that never choose a name cannot keep
+/// an honest student out: past the few an address may have choosing a name
+/// at once, each new one closes the oldest, with a line that says why.
+#[test]
+fn unnamed_connections_cannot_keep_a_shared_machine_out() {
+    let server = Server::start(&[]);
+    let mut unnamed: Vec<Conn> = (0..64)
+        .map(|_| {
+            let mut conn = server.connect_from("127.0.0.6");
+            conn.expect_greeting();
+            conn
+        })
+        .collect();
+    let (oldest, newest) = unnamed.split_at_mut(64 - CHOOSING_PER_ADDRESS);
+    for conn in oldest {
+        conn.expect(
+            "! no name yet, and newer connections from your address wait to choose one; \
+             closing this one",
+        );
+        conn.expect_closed();
+    }
+    let mut student = server.join_from("127.0.0.6", "student");
+    // The newest may still choose a name (the student's arrival closed one).
+    let last = newest.last_mut().unwrap();
+    last.send("latecomer");
+    last.expect_prefix("* welcome latecomer;");
+    student.expect("* latecomer joined");
+}
+
+/// On a shared machine where 40 connections flood at whatever rate they
+/// can, a student there who sends a line now and then gets it through at
+/// once: only a few flood lines reach another user between the two.
+#[test]
+fn a_flood_on_a_shared_machine_does_not_hold_up_its_other_users() {
+    let server = Server::start(&[]);
+    let mut watcher = server.join_from("127.0.0.10", "watcher");
+    let mut student = server.join_from("127.0.0.6", "student");
+    let flooders: Vec<Conn> =
+        (0..40).map(|i| server.join_from("127.0.0.6", &format!("bot{i}"))).collect();
+    let lines: String = (0..2000).map(|i| format!("spam {i}\n")).collect();
+    for flooder in &flooders {
+        let (mut writer, mut drain) =
+            (flooder.stream.try_clone().unwrap(), flooder.stream.try_clone().unwrap());
+        let lines = lines.clone();
+        thread::spawn(move || writer.write_all(lines.as_bytes()));
+        thread::spawn(move || std::io::copy(&mut drain, &mut std::io::sink()));
+    }
+    // Well into the flood (past the address's burst), then a line now and
+    // then: every few seconds.
+    skip_spam(&mut watcher, 200);
+    for round in 0..2 {
+        student.send(&format!("now and then {round}"));
+        let mut before = 0;
+        loop {
+            let line = watcher.read_line();
+            if line == format!("student: now and then {round}") {
+                break;
+            }
+            before += usize::from(line.contains(": spam "));
+        }
+        assert!(before <= 10, "{before} flood lines went before the student's line {round}");
+        skip_spam(&mut watcher, 60);
+    }
+    drop(flooders);
+}
+
+/// Reads lines until `count` flood lines have passed.
+fn skip_spam(conn: &mut Conn, count: usize) {
+    let mut spam = 0;
+    while spam < count {
+        spam += usize::from(conn.read_line().contains(": spam "));
+    }
+}
