@@ -5,9 +5,14 @@
 //! Limits are per IP address, not per connection: otherwise one student
 //! opens a hundred connections and gets a hundred allowances. Each address
 //! has a token bucket that all its connections draw on, and the whole room
-//! has one more. A reader that finds its bucket empty waits before reading
-//! on, so the sender's own TCP connection fills and holds it back: nothing
-//! is lost, nobody is cut off, and everyone else's lines flow as before.
+//! has one more. A reader that must wait waits before reading on, so the
+//! sender's own TCP connection fills and holds it back: nothing is lost,
+//! nobody is cut off, and everyone else's lines flow as before.
+//!
+//! Shared fairly ([`fair_take`]): once a bucket is spent, each of those who
+//! draw on it waits only for an equal share of its rate, so a flood from
+//! some addresses, or from some connections of a shared lab machine, never
+//! holds up the others.
 //!
 //! Not here: the name deadline (the room's), the outbox bound (`outbox.rs`).
 
@@ -27,10 +32,14 @@ use crate::protocol::{self, MAX_LINE_BYTES};
 pub const FLOOD_BURST: u32 = 100;
 
 /// The whole room may carry this many addresses' worth of lines: bursts of
-/// 1,000 and 200 lines a second at the default rate. It bounds what every
-/// outbox may have to hold (`outbox::outbox_lines`), however many addresses
-/// send.
-pub const ROOM_SHARE: u32 = 10;
+/// 200 and 40 lines a second at the default rate, however many addresses
+/// send. Every user receives every public line, so this is what each
+/// user's link must carry: the costliest line, 1 KiB that is not UTF-8 (each
+/// byte becomes a three-byte U+FFFD), costs 4 and puts about 3.1 KB on every
+/// screen, so at most about 31 KB/s at the default rate: a reader on a
+/// 40 KB/s link keeps up. It also bounds what every outbox may have to hold
+/// (`outbox::outbox_lines`).
+pub const ROOM_SHARE: u32 = 2;
 
 /// Connection limits and flood control, shared by the accept loop and every
 /// reader (each holds an `Arc`). The lock is held only to count, never
@@ -46,6 +55,9 @@ pub struct Limits {
 struct Counts {
     /// Connections open now, named or not.
     open: usize,
+    /// Addresses with a connection open now: the room's rate is shared among
+    /// them.
+    addresses_open: usize,
     /// The whole room's allowance.
     room: TokenBucket,
     /// Addresses with connections open, or whose allowance is not yet full
@@ -53,11 +65,16 @@ struct Counts {
     addresses: HashMap<IpAddr, Address>,
     /// Addresses kept out by `/ban`, until the instant given.
     banned: HashMap<IpAddr, Instant>,
+    /// Each open connection's share of its address's allowance, by its id.
+    shares: HashMap<u64, TokenBucket>,
 }
 
 struct Address {
     open: usize,
+    /// The allowance its connections draw on.
     bucket: TokenBucket,
+    /// Its share of the room's allowance.
+    share: TokenBucket,
 }
 
 /// One connection's permission to be open, given back when dropped. Its
@@ -66,14 +83,15 @@ struct Address {
 pub struct Permit {
     limits: Arc<Limits>,
     ip: IpAddr,
+    id: u64,
 }
 
 impl Limits {
     pub fn new(max_clients: usize, max_per_address: usize, rate: u32) -> Limits {
         let room = TokenBucket::new(rate * ROOM_SHARE, FLOOD_BURST * ROOM_SHARE, Instant::now());
-        let counts = Counts { open: 0, room, addresses: HashMap::new(), banned: HashMap::new() };
-        let counts = Mutex::new(counts);
-        Limits { max_clients, max_per_address, rate, counts }
+        let (addresses, banned, shares) = Default::default();
+        let counts = Counts { open: 0, addresses_open: 0, room, addresses, banned, shares };
+        Limits { max_clients, max_per_address, rate, counts: Mutex::new(counts) }
     }
 
     fn lock(&self) -> MutexGuard<'_, Counts> {
@@ -83,10 +101,10 @@ impl Limits {
         self.counts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Counts a new connection from `ip`, or says why it cannot stay: the
-    /// `! ` line to send it before closing. `self: &Arc<Self>`: the permit
-    /// gets a clone of the `Arc` itself.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Permit, String> {
+    /// Counts a new connection, number `id`, from `ip`, or says why it
+    /// cannot stay: the `! ` line to send it before closing. `self:
+    /// &Arc<Self>`: the permit gets a clone of the `Arc` itself.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr, id: u64) -> Result<Permit, String> {
         let mut counts = self.lock();
         let now = Instant::now();
         counts.addresses.retain(|_, a| a.open > 0 || !a.bucket.is_full(now));
@@ -97,25 +115,38 @@ impl Limits {
         if counts.open >= self.max_clients {
             return Err(protocol::server_full(self.max_clients));
         }
-        let bucket = TokenBucket::new(self.rate, FLOOD_BURST, now);
-        let address = counts.addresses.entry(ip).or_insert(Address { open: 0, bucket });
+        // A share starts empty, and fills only with time: a new connection
+        // gets no allowance that its address does not have.
+        let (bucket, share) =
+            (TokenBucket::new(self.rate, FLOOD_BURST, now), TokenBucket::empty(now));
+        let address = counts.addresses.entry(ip).or_insert(Address { open: 0, bucket, share });
         if address.open >= self.max_per_address {
             return Err(protocol::too_many_from_address(self.max_per_address));
         }
         address.open += 1;
+        counts.addresses_open += usize::from(address.open == 1);
         counts.open += 1;
-        Ok(Permit { limits: Arc::clone(self), ip })
+        counts.shares.insert(id, TokenBucket::empty(now));
+        Ok(Permit { limits: Arc::clone(self), ip, id })
     }
-}
 
-impl Limits {
-    /// Takes `lines` worth of allowance from `ip` without waiting: the
-    /// broker's way to charge for what it sends on someone's behalf. The
-    /// address's readers wait the debt off before their next line.
-    pub fn charge(&self, ip: IpAddr, lines: f64) {
-        if let Some(address) = self.lock().addresses.get_mut(&ip) {
-            address.bucket.take(lines, Instant::now());
+    /// Takes `lines` worth of allowance for connection `id` from `ip`: from
+    /// the address's and the room's, each shared fairly ([`fair_take`]).
+    /// Returns how long its reader must wait before reading on; the broker,
+    /// which charges for what it sends on someone's behalf (a long `/who`),
+    /// does not wait, and the reader waits the debt off before its next line.
+    pub fn charge(&self, id: u64, ip: IpAddr, lines: f64) -> Duration {
+        if self.rate == 0 {
+            return Duration::ZERO;
         }
+        let now = Instant::now();
+        let mut counts = self.lock();
+        let Counts { room, addresses, shares, addresses_open, .. } = &mut *counts;
+        let (Some(address), Some(share)) = (addresses.get_mut(&ip), shares.get_mut(&id)) else {
+            return Duration::ZERO;
+        };
+        let own = fair_take(&mut address.bucket, share, address.open, lines, now);
+        own.max(fair_take(room, &mut address.share, *addresses_open, lines, now))
     }
 
     /// Keeps `ip` out until `until` (`/ban`).
@@ -124,23 +155,41 @@ impl Limits {
     }
 }
 
+/// Takes `tokens` from `group`, a bucket several draw on (an address's
+/// connections, or the room's addresses), for one of its `members`, whose
+/// `share` it is. While the group has tokens nobody waits. Once it is
+/// spent, each member waits only for its own share, an equal part of the
+/// group's rate and burst: a member that floods waits long, one that sends
+/// now and then has tokens of its own and waits not at all. A share is
+/// charged only then, or while it owes (a long answer the broker charged
+/// to it), so what was sent freely is not owed later; the group's debt is
+/// kept within one burst, so that it is spent for no longer than a burst
+/// takes to refill once the flood stops.
+fn fair_take(
+    group: &mut TokenBucket,
+    share: &mut TokenBucket,
+    members: usize,
+    tokens: f64,
+    now: Instant,
+) -> Duration {
+    let free = group.take(tokens, now).is_zero();
+    group.tokens = group.tokens.max(-group.burst);
+    let members = members.max(1) as f64;
+    (share.per_second, share.burst) =
+        (group.per_second / members, (group.burst / members).max(1.0));
+    share.refill(now);
+    if free && share.tokens >= 0.0 {
+        return Duration::ZERO;
+    }
+    share.take(tokens, now)
+}
+
 impl Permit {
-    /// Takes `lines` worth of allowance from this address, then from the
-    /// whole room, waiting as long as each asks, or until `hangup` says the
-    /// connection is over: then `Err`. The room is asked only once the
-    /// address has paid, so a flooding address cannot run up the room's
-    /// debt for everyone else.
+    /// Takes `lines` worth of allowance (see [`Limits::charge`]), waiting as
+    /// long as it asks, or until `hangup` says the connection is over: then
+    /// `Err`.
     pub fn pace(&self, lines: f64, hangup: &Receiver<()>) -> Result<(), Hungup> {
-        if self.limits.rate == 0 {
-            return Ok(());
-        }
-        let wait = match self.limits.lock().addresses.get_mut(&self.ip) {
-            Some(address) => address.bucket.take(lines, Instant::now()),
-            None => Duration::ZERO,
-        };
-        wait_unless_hung_up(hangup, wait)?;
-        let wait = self.limits.lock().room.take(lines, Instant::now());
-        wait_unless_hung_up(hangup, wait)
+        wait_unless_hung_up(hangup, self.limits.charge(self.id, self.ip, lines))
     }
 }
 
@@ -161,8 +210,10 @@ impl Drop for Permit {
     fn drop(&mut self) {
         let mut counts = self.limits.lock();
         counts.open -= 1;
+        counts.shares.remove(&self.id);
         if let Some(address) = counts.addresses.get_mut(&self.ip) {
             address.open -= 1;
+            counts.addresses_open -= usize::from(address.open == 0);
         }
     }
 }
@@ -218,6 +269,11 @@ impl TokenBucket {
     fn new(per_second: u32, burst: u32, now: Instant) -> TokenBucket {
         let (per_second, burst) = (f64::from(per_second), f64::from(burst));
         TokenBucket { per_second, burst, tokens: burst, last: now }
+    }
+
+    /// An empty bucket, for a share: [`fair_take`] sets its rate and burst.
+    fn empty(now: Instant) -> TokenBucket {
+        TokenBucket::new(0, 0, now)
     }
 
     /// Takes `tokens` (one per line, a fraction for part of a line's worth);

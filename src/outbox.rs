@@ -11,72 +11,67 @@
 //!
 //! Not here: who gets which line (the room).
 
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::limits::{FLOOD_BURST, ROOM_SHARE};
 use crate::protocol::Leave;
 
-/// How long a write may wait for the client to take a byte before the client
-/// counts as having stopped reading (its machine slept, its program hung).
+/// How long a write may wait for the client to take a byte, and how long a
+/// line may wait in an outbox, before the client counts as having stopped
+/// reading (its machine slept, its program hung), or as reading too slowly
+/// to keep up with what flood control lets through (a link slower than the
+/// README's 40 KB/s). A reader who keeps up is seconds behind at most, so
+/// no line is held longer than this, whoever asks for what, and the room's
+/// memory is bounded by what it may send in this time.
 pub const STALL: Duration = Duration::from_secs(10);
 
-/// The fewest lines an outbox holds, and all it holds with flood control
-/// off (`--max-line-rate 0`), when nothing bounds what the room sends: a
-/// room of a hundred bursting at once must not cut off those who read.
-const MIN_OUTBOX_LINES: usize = 4096;
-
 /// How many lines may wait in one user's outbox before that user counts as
-/// having stopped reading.
-///
-/// A user who keeps reading empties their outbox as fast as lines come; one
-/// who stopped never does. Every line the room sends costs someone a line of
-/// flood control's allowance, so an outbox never gets more lines than the
-/// whole room may send in [`STALL`] (3,000 at the default rate), plus a
-/// newcomer's welcome and history: only a user who took nothing for about
-/// that long can fill it, however many people burst at once. The longest
-/// line is about 3 KB (1 KiB of text whose every byte became a three-byte
-/// U+FFFD, and a name); a line for many users is stored once, each outbox
-/// holding a pointer to it.
-pub fn outbox_lines(rate: u32, history: usize) -> usize {
-    let allowed = ROOM_SHARE * (FLOOD_BURST + rate * STALL.as_secs() as u32);
-    let lines = if rate == 0 { 0 } else { allowed as usize + history + 1 };
-    lines.max(MIN_OUTBOX_LINES)
-}
+/// having stopped reading: what bounds an outbox when nothing else does,
+/// with flood control off (`--max-line-rate 0`). With it on, [`STALL`]
+/// bounds it sooner: the room sends at most 600 lines in that time at the
+/// default rate. A line for many users is stored once, each outbox holding
+/// a pointer to it.
+const OUTBOX_LINES: usize = 4096;
 
 /// The stack of each reader and writer thread. Their deepest call is a
 /// `format!` or a log line, a few KiB at most; 64 KiB leaves a wide margin,
 /// and naming it says how little a connection needs (the default is 2 MiB).
 pub const CONNECTION_STACK_BYTES: usize = 64 * 1024;
 
-/// How many bytes of queued lines a writer gathers into one write, at most
-/// (a batch more, if one is larger): many lines in one system call, without
-/// holding a copy of a whole full outbox.
-const WRITE_BYTES: usize = 64 * 1024;
-
 /// Lines that travel to a writer together: one round's, for one user.
 pub type Batch = Vec<Arc<str>>;
+
+/// What a writer has still to send, as the broker and the writer see it.
+#[derive(Default)]
+struct Queued {
+    /// Lines sent and not yet taken by the writer: the broker adds, the
+    /// writer subtracts.
+    lines: usize,
+    /// When the oldest line the writer is sending was queued; `None` while
+    /// it waits for lines.
+    since: Option<Instant>,
+}
 
 /// The sending end of one user's outbox, held by the broker alone. Dropping
 /// it closes the outbox: the writer sends what is queued and closes the
 /// connection.
 ///
 /// Not a `sync_channel` bounded in lines: std's keeps a slot for every line
-/// it may hold from the start, 3,000 of them for every user, idle or not.
+/// it may hold from the start, 4,096 of them for every user, idle or not.
 /// This channel grows as lines come, and `queued` counts them.
 pub struct Outbox {
-    batches: Sender<Batch>,
-    /// Lines sent and not yet taken by the writer: the broker adds, the
-    /// writer subtracts. Locked only to count, never across a write.
-    queued: Arc<Mutex<usize>>,
-    limit: usize,
+    /// Each batch with the instant it was queued.
+    batches: Sender<(Instant, Batch)>,
+    /// Locked only to count, never across a write.
+    queued: Arc<Mutex<Queued>>,
 }
 
-/// Why a batch was refused: the outbox is full, its user stopped reading.
+/// Why a batch was refused: the outbox is full, or its oldest line has
+/// waited longer than [`STALL`]: its user stopped reading, or cannot keep up.
 pub struct Full;
 
 impl Outbox {
@@ -85,18 +80,19 @@ impl Outbox {
     /// the broker as an event.
     pub fn send(&self, batch: Batch) -> Result<(), Full> {
         let mut queued = count(&self.queued);
-        if *queued + batch.len() > self.limit {
+        let late = queued.since.is_some_and(|since| since.elapsed() > STALL);
+        if late || queued.lines + batch.len() > OUTBOX_LINES {
             return Err(Full);
         }
-        *queued += batch.len();
+        queued.lines += batch.len();
         drop(queued);
-        let _ = self.batches.send(batch);
+        let _ = self.batches.send((Instant::now(), batch));
         Ok(())
     }
 }
 
-/// The count of lines queued, locked.
-fn count(queued: &Mutex<usize>) -> MutexGuard<'_, usize> {
+/// What is queued, locked.
+fn count(queued: &Mutex<Queued>) -> MutexGuard<'_, Queued> {
     // A panic while counting cannot leave the count half changed.
     queued.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -106,7 +102,6 @@ fn count(queued: &Mutex<usize>) -> MutexGuard<'_, usize> {
 pub fn start_writer(
     id: u64,
     socket: Arc<TcpStream>,
-    limit: usize,
     ended: impl FnOnce(Leave) + Send + 'static,
 ) -> Result<Outbox, String> {
     // Small chat lines must leave at once, not wait for Nagle's algorithm to
@@ -114,8 +109,8 @@ pub fn start_writer(
     let setup = socket.set_nodelay(true).and(socket.set_write_timeout(Some(STALL)));
     setup.map_err(|e| e.to_string())?;
     let (batches, arriving) = mpsc::channel();
-    let queued = Arc::new(Mutex::new(0));
-    let outbox = Outbox { batches, queued: Arc::clone(&queued), limit };
+    let queued = Arc::new(Mutex::new(Queued::default()));
+    let outbox = Outbox { batches, queued: Arc::clone(&queued) };
     // Spawn: the writer of this connection. It ends when the outbox closes
     // or a write fails; it is not joined, and cleans up after itself.
     let work = move || {
@@ -130,35 +125,48 @@ pub fn start_writer(
     Ok(outbox)
 }
 
-/// The writer: sends each batch from the outbox to the client, what was
-/// queued meanwhile in the same write (one system call, and with
-/// `TCP_NODELAY` one packet). Ends when the outbox closes, `None`; or when a
-/// write fails, with why the user must leave. Either way it then shuts the
-/// socket down, which also ends the connection's reader.
+/// The writer: sends each batch from the outbox to the client, with what
+/// was queued meanwhile, in one system call (and with `TCP_NODELAY` one
+/// packet). Ends when the outbox closes, `None`; or with why the user must
+/// leave: a write failed, or the next batch waited longer than [`STALL`]
+/// (then it and the rest are dropped, not sent hours late). Either way it
+/// then shuts the socket down, which also ends the connection's reader.
 fn run_writer(
     socket: &TcpStream,
-    arriving: &Receiver<Batch>,
-    queued: &Mutex<usize>,
+    arriving: &Receiver<(Instant, Batch)>,
+    queued: &Mutex<Queued>,
 ) -> Option<Leave> {
-    let mut socket = socket;
-    let mut why = None;
-    for batch in arriving {
-        let (mut text, mut lines) = (batch.concat(), batch.len());
-        // What else is queued, up to a write's worth: the text is a copy
-        // for this user alone, and a writer stuck on a client that stopped
-        // reading holds it until it gives up.
-        while text.len() < WRITE_BYTES {
-            let Ok(more) = arriving.try_recv() else { break };
-            text.push_str(&more.concat());
-            lines += more.len();
+    for (since, mut lines) in arriving {
+        lines.extend(arriving.try_iter().flat_map(|(_, more)| more));
+        if since.elapsed() > STALL {
+            return Some(Leave::TooSlow);
         }
-        *count(queued) -= lines;
-        if let Err(e) = socket.write_all(text.as_bytes()) {
-            why = Some(if is_timeout(&e) { Leave::TooSlow } else { Leave::Lost });
-            break;
+        let mut left = count(queued);
+        (left.lines, left.since) = (left.lines - lines.len(), Some(since));
+        drop(left);
+        if let Err(e) = write_lines(socket, &lines) {
+            return Some(if is_timeout(&e) { Leave::TooSlow } else { Leave::Lost });
+        }
+        count(queued).since = None;
+    }
+    None
+}
+
+/// Writes `lines` in as few system calls as the socket takes, straight
+/// from where each is stored: a line for many users is never copied for
+/// each, even by a writer stuck on a client that reads slowly.
+fn write_lines(mut socket: &TcpStream, lines: &[Arc<str>]) -> io::Result<()> {
+    let mut slices: Vec<IoSlice> = lines.iter().map(|line| IoSlice::new(line.as_bytes())).collect();
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        match socket.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    why
+    Ok(())
 }
 
 /// A timed-out read or write: `WouldBlock` on Unix, `TimedOut` on Windows.

@@ -310,13 +310,22 @@ pub fn banned() -> String {
     error("your address is banned by the server; try again later")
 }
 
-/// How the server's last line to a connection that chose no name in time
-/// begins; the client recognises it and stops asking for a name.
-pub const NAME_DEADLINE: &str = "! no name within ";
+/// How the server's last line to a connection that chose no name begins
+/// (in time, or before too many others from its address); the client
+/// recognises it, and sends the name again on a new connection.
+pub const NAME_DEADLINE: &str = "! no name ";
 
 /// The last line to a connection that chose no name in time.
 pub fn name_deadline(seconds: u64) -> String {
-    format!("{NAME_DEADLINE}{seconds} s; closing the connection\n")
+    format!("{NAME_DEADLINE}within {seconds} s; closing the connection\n")
+}
+
+/// The last line to a connection still choosing a name when too many from
+/// its address are: the oldest makes way for the newest. It starts like the
+/// deadline's, and our client takes it the same way.
+pub fn name_crowded() -> String {
+    let why = "yet, and newer connections from your address wait to choose one";
+    format!("{NAME_DEADLINE}{why}; closing this one\n")
 }
 
 /// The `! ` answer to a line over [`MAX_LINE_BYTES`].
@@ -537,6 +546,7 @@ mod tests {
         let mut lines = vec![
             greeting(),
             name_deadline(30),
+            name_crowded(),
             welcome("alice", ["NAMES"].into_iter()).replace("(1)", "(N)"),
             earlier("LINE"),
             joined("NAME"),

@@ -103,6 +103,14 @@ pub struct Room {
     done: Sender<()>,
 }
 
+/// How many connections from one address may be choosing a name at once;
+/// a new one past that closes the oldest. Connections with no name are not
+/// in `/who` and cannot be kicked: without this, a script reopening them
+/// as the deadline closes them keeps every place of a shared lab machine
+/// busy. Eight lets that many students start at once; our client, whose
+/// connection was closed this way, makes a new one when the name is typed.
+const CHOOSING_PER_ADDRESS: usize = 8;
+
 /// How long `/kick` keeps the name out: long enough that a script cannot
 /// come straight back under it, short enough that a mistake mends itself.
 const REMOVAL_KEEPS_NAME: Duration = Duration::from_secs(10 * 60);
@@ -197,11 +205,21 @@ impl Room {
             let _ = events.send(Event::Ended { id, why });
             drop((done, hangup));
         };
-        let limit = outbox::outbox_lines(self.settings.rate, self.settings.history);
-        let outbox = match outbox::start_writer(id, socket, limit, ended) {
+        let outbox = match outbox::start_writer(id, socket, ended) {
             Ok(outbox) => outbox,
             Err(e) => return output::log(format!("{peer} dropped: {e}")),
         };
+        let here = |id: &u64| self.members.get(id).is_some_and(|m| m.peer.ip() == peer.ip());
+        let choosing_here: Vec<u64> =
+            self.choosing.iter().map(|&(_, id)| id).filter(here).collect();
+        if choosing_here.len() >= CHOOSING_PER_ADDRESS
+            && let Some(&oldest) = choosing_here.first()
+        {
+            let newer = "newer connections from its address wait to choose a name";
+            output::log(format!("{} closed: {newer}", self.members[&oldest].peer));
+            self.post(oldest, protocol::name_crowded());
+            self.leave(oldest, Leave::Lost);
+        }
         let member = Member { name: None, peer, outbox, pending: Vec::new() };
         self.members.insert(id, member);
         self.choosing.push_back((Instant::now() + self.settings.name_timeout, id));
@@ -306,7 +324,7 @@ impl Room {
     /// again and again must not cost less than sending that much.
     fn answer(&mut self, id: u64, line: String) {
         if let Some(member) = self.members.get(&id) {
-            self.limits.charge(member.peer.ip(), line.len() as f64 / 1024.0);
+            let _ = self.limits.charge(id, member.peer.ip(), line.len() as f64 / 1024.0);
         }
         self.post(id, line);
     }

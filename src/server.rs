@@ -132,7 +132,8 @@ fn accept_loop(listener: &TcpListener, limits: &Arc<Limits>, arrivals: &Sender<C
             }
         };
         // Beyond the report: `--max-clients` and `--max-per-address`.
-        let permit = match limits.admit(peer.ip()) {
+        next_id += 1;
+        let permit = match limits.admit(peer.ip(), next_id) {
             Ok(permit) => permit,
             Err(refusal) => {
                 log(format!("{peer} refused: {}", refusal.trim_end()));
@@ -142,7 +143,6 @@ fn accept_loop(listener: &TcpListener, limits: &Arc<Limits>, arrivals: &Sender<C
                 continue;
             }
         };
-        next_id += 1;
         // The starter lives as long as the process: this send cannot fail.
         let _ = arrivals.send(Connection { id: next_id, socket, peer, permit });
     }
