@@ -30,8 +30,17 @@
 //!   honest user, join-and-quit churn, endless bytes without a newline
 //!   before and after a name, and a taken name sent again and again without
 //!   reading. The server runs with its default limits (flood control on).
-//!   Honest users' losses, disconnections and latency, with the server's CPU
-//!   and memory. Linux only (it binds source addresses).
+//!   The attacker also holds connections that never choose a name,
+//!   reopened as soon as they are closed, and a student on its address (a
+//!   lab machine everyone logs in to) tries to join every half second. And
+//!   twelve more
+//!   addresses (127.0.2.1 to .12) send, as fast as flood control lets them,
+//!   1 KiB lines that are not UTF-8 (each byte becomes three: the most bytes
+//!   on screens a line can buy), while one more user reads at 40 KB/s, a
+//!   slow link. Honest users' losses, disconnections and latency, with the
+//!   server's CPU and memory; the note says whether the slow reader was cut
+//!   off or missed a line, and how many of the student's tries were
+//!   greeted and welcomed. Linux only (it binds source addresses).
 //!
 //! Every line carries its send time, so latency is measured end to end, from
 //! the sending client's `write` to the receiving client's `read`. Std only,
@@ -601,18 +610,22 @@ fn attack(server: &ServerUnderTest, honest: usize, seconds: u64) -> Outcome {
         .map(|i| join_from(Ipv4Addr::new(127, 0, 0, 10 + i as u8), server.addr, &format!("c{i}")))
         .collect::<Result<_, _>>()
         .map_err(failed)?;
+    let slow = loopback::connect_with(Ipv4Addr::new(127, 0, 0, 9), server.addr, Some(64 * 1024))
+        .map_err(|e| failed(format!("connect: {e}")))?;
+    let slow = handshake(slow, "slow").map_err(failed)?;
     let stop = Arc::new(AtomicBool::new(false));
     let line = format!("{}\n", "x".repeat(1000));
     let private = format!("/msg c0 {}\n", "p".repeat(1000));
     let endless = "z".repeat(64 * 1024);
     // (kind, connections, name to join with or "", what to send again and again)
-    let attacks: [(&str, usize, &str, String); 6] = [
+    let attacks: [(&str, usize, &str, String); 7] = [
         ("burst", 10, "bot", line.repeat(100)),
         ("private", 5, "pm", private.repeat(100)),
         ("churn", 1, "", String::new()),
         ("endless-before-name", 5, "", endless.clone()),
         ("endless-after-name", 5, "zz", endless),
         ("taken-name", 5, "", "c1\n".repeat(1000)),
+        ("unnamed", 10, "", String::new()),
     ];
     let mut workers = Vec::new();
     for (kind, count, name, payload) in attacks {
@@ -624,12 +637,118 @@ fn attack(server: &ServerUnderTest, honest: usize, seconds: u64) -> Outcome {
             workers.push(spawn(format!("{kind}{k}"), work).map_err(failed)?);
         }
     }
+    for i in 1..=12 {
+        let (addr, stop) = (server.addr, Arc::clone(&stop));
+        let flooder = join_from(Ipv4Addr::new(127, 0, 2, i), addr, &format!("fl{i}"));
+        let flooder = flooder.map_err(failed)?;
+        workers
+            .push(spawn(format!("fl{i}"), move || flood_not_utf8(flooder, &stop)).map_err(failed)?);
+    }
+    let (addr, stop_slow) = (server.addr, Arc::clone(&stop));
+    let slow = spawn("slow".into(), move || read_slowly(slow, &stop_slow)).map_err(failed)?;
+    let stop_student = Arc::clone(&stop);
+    let student =
+        spawn("student".into(), move || student_tries(addr, &stop_student)).map_err(failed)?;
     let outcome = steady(joined, 2, seconds as u32);
     stop.store(true, Ordering::Relaxed);
     for worker in workers {
         let _ = worker.join();
     }
-    outcome
+    let note = format!(
+        "slow reader: {}; a student on the attacker's address: {}",
+        slow.join().unwrap_or_else(|_| "failed".into()),
+        student.join().unwrap_or_else(|_| "failed".into())
+    );
+    match outcome {
+        Ok(metrics) => Ok(Metrics { note: Some(note), ..metrics }),
+        Err(failure) => Err(Box::new((failure.0, format!("{}; {note}", failure.1)))),
+    }
+}
+
+/// The slowest link the README promises keeps up: 40 KB/s.
+const SLOW_LINK: f64 = 40_000.0;
+
+/// One of twelve flooding addresses: `N ` and 1,018 bytes of 0xFF a line,
+/// as fast as the server reads them, and all it is sent read and dropped.
+fn flood_not_utf8(flooder: Client, stop: &AtomicBool) {
+    let mut drain = flooder.stream.try_clone().expect("clone a socket");
+    let _ = flooder.stream.set_write_timeout(Some(Duration::from_millis(200)));
+    thread::spawn(move || std::io::copy(&mut drain, &mut std::io::sink()));
+    let mut stream = &flooder.stream;
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let mut line = format!("{n} ").into_bytes();
+        line.extend_from_slice(&[0xFF; 1018]);
+        line.push(b'\n');
+        let mut at = 0;
+        while at < line.len() {
+            match stream.write(&line[at..]) {
+                Ok(k) => at += k,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => return,
+            }
+        }
+        n += 1;
+    }
+}
+
+/// The slow reader: reads at most `SLOW_LINK` bytes a second until `stop`;
+/// says whether it was cut off, how many flood lines it got and how many it
+/// missed (a gap in a flooder's numbers).
+fn read_slowly(slow: Client, stop: &AtomicBool) -> String {
+    let mut stream = &slow.stream;
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let (start, mut taken, mut partial) = (Instant::now(), 0usize, Vec::new());
+    let (mut next, mut got, mut missed) = (BTreeMap::new(), 0u64, 0u64);
+    let mut chunk = [0u8; 4096];
+    while !stop.load(Ordering::Relaxed) {
+        if (taken + chunk.len()) as f64 > start.elapsed().as_secs_f64() * SLOW_LINK {
+            thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let n = match stream.read(&mut chunk) {
+            Ok(0) => return format!("cut off after {got} lines"),
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(_) => return format!("cut off after {got} lines"),
+        };
+        taken += n;
+        partial.extend_from_slice(&chunk[..n]);
+        while let Some(end) = partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = partial.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            if line.starts_with("* slow left") {
+                return format!("cut off after {got} lines");
+            }
+            let Some((name, rest)) = line.split_once(": ") else { continue };
+            let Some(seq) = rest.split(' ').next().and_then(|n| n.parse::<u64>().ok()) else {
+                continue;
+            };
+            let expected: &mut u64 = next.entry(name.to_string()).or_default();
+            missed += seq.saturating_sub(*expected);
+            (*expected, got) = (seq + 1, got + 1);
+        }
+    }
+    format!("stayed, {got} flood lines, {missed} missed")
+}
+
+/// A student on the attacker's address tries to join every half second,
+/// until `stop`; says how many tries were greeted and welcomed.
+fn student_tries(addr: SocketAddr, stop: &AtomicBool) -> String {
+    let (mut tries, mut joined) = (0, 0);
+    while !stop.load(Ordering::Relaxed) {
+        tries += 1;
+        let name = format!("student{tries}");
+        if let Ok(mut stream) = loopback::connect_with(ATTACKER, addr, None) {
+            let _ = stream.set_read_timeout(Some(STALL_LIMIT));
+            let _ = stream.write_all(format!("{name}\n/quit\n").as_bytes());
+            let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stream));
+            let welcome = lines.nth(1).and_then(Result::ok).unwrap_or_default();
+            joined += u32::from(welcome.starts_with("* welcome "));
+        }
+        thread::sleep(Duration::from_millis(500));
+    }
+    format!("{joined} of {tries} tries joined")
 }
 
 /// One attacking connection: connects from the attacker's address (again
@@ -645,6 +764,21 @@ fn attack_worker(addr: SocketAddr, kind: &str, name: &str, payload: &[u8], stop:
             continue;
         };
         let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
+        if kind == "unnamed" {
+            // Hold the connection, nameless, until the server closes it.
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+            let mut buf = [0u8; 256];
+            while !stop.load(Ordering::Relaxed) {
+                match stream.read(&mut buf) {
+                    Ok(0) => break,
+                    Err(e) if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            continue;
+        }
         if kind == "churn" {
             let _ = stream.write_all(format!("x{round}\n/quit\n").as_bytes());
             continue;

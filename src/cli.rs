@@ -29,7 +29,8 @@ Options:
   --max-line-rate N      lines per second each address may send, 0 to 1000,
                          after a burst of 100; faster senders are slowed, not
                          cut off. Joining, leaving and each KiB count as a
-                         line. 0 = no limit [default: 20]
+                         line; the whole room, twice that, shared fairly.
+                         0 = no limit [default: 20]
   --history N            public lines shown to a newcomer, 0 to 100
                          [default: 20]
   --transcript FILE      append a transcript to FILE: every public line,

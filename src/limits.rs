@@ -31,15 +31,33 @@ use crate::protocol::{self, MAX_LINE_BYTES};
 /// lines on screens as well), and so does every KiB read.
 pub const FLOOD_BURST: u32 = 100;
 
-/// The whole room may carry this many addresses' worth of lines: bursts of
-/// 200 and 40 lines a second at the default rate, however many addresses
-/// send. Every user receives every public line, so this is what each
-/// user's link must carry: the costliest line, 1 KiB that is not UTF-8 (each
-/// byte becomes a three-byte U+FFFD), costs 4 and puts about 3.1 KB on every
-/// screen, so at most about 31 KB/s at the default rate: a reader on a
-/// 40 KB/s link keeps up. It also bounds what every outbox may have to hold
-/// (`outbox::outbox_lines`).
-pub const ROOM_SHARE: u32 = 2;
+/// The room's allowance is counted in KiB put on screens, this many for
+/// each line a second of `--max-line-rate`: 32 KiB a second at the default
+/// rate, after a burst of 160 KiB, however many addresses send. Every user
+/// receives every public line, so this is what each user's link must carry:
+/// a reader on a 40 KB/s link keeps up. It also bounds the text the server
+/// holds for slow readers (`outbox::STALL`).
+pub const ROOM_KIB_PER_LINE: f64 = 1.6;
+
+/// What a line puts on screens besides its text, at most: a name of 24
+/// four-byte letters, `: ` and `\n`. A join or leave notice counts as this.
+pub const LINE_OVERHEAD_BYTES: usize = 100;
+
+/// What something costs: `lines` of its address's allowance (a line, or a
+/// KiB read) and `kib` of the room's (what it puts on screens).
+#[derive(Clone, Copy)]
+pub struct Cost {
+    pub lines: f64,
+    pub kib: f64,
+}
+
+impl Cost {
+    /// A line whose text is `bytes` long, for everyone, at `lines` of the
+    /// address's allowance.
+    pub fn line(lines: f64, bytes: usize) -> Cost {
+        Cost { lines, kib: (bytes + LINE_OVERHEAD_BYTES) as f64 / 1024.0 }
+    }
+}
 
 /// Connection limits and flood control, shared by the accept loop and every
 /// reader (each holds an `Arc`). The lock is held only to count, never
@@ -65,16 +83,15 @@ struct Counts {
     addresses: HashMap<IpAddr, Address>,
     /// Addresses kept out by `/ban`, until the instant given.
     banned: HashMap<IpAddr, Instant>,
-    /// Each open connection's share of its address's allowance, by its id.
-    shares: HashMap<u64, TokenBucket>,
+    /// Each open connection's shares, by its id: of its address's
+    /// allowance, and of the room's.
+    shares: HashMap<u64, [TokenBucket; 2]>,
 }
 
 struct Address {
     open: usize,
     /// The allowance its connections draw on.
     bucket: TokenBucket,
-    /// Its share of the room's allowance.
-    share: TokenBucket,
 }
 
 /// One connection's permission to be open, given back when dropped. Its
@@ -88,7 +105,8 @@ pub struct Permit {
 
 impl Limits {
     pub fn new(max_clients: usize, max_per_address: usize, rate: u32) -> Limits {
-        let room = TokenBucket::new(rate * ROOM_SHARE, FLOOD_BURST * ROOM_SHARE, Instant::now());
+        let (kib, burst) = (f64::from(rate) * ROOM_KIB_PER_LINE, f64::from(FLOOD_BURST));
+        let room = TokenBucket::new(kib, burst * ROOM_KIB_PER_LINE, Instant::now());
         let (addresses, banned, shares) = Default::default();
         let counts = Counts { open: 0, addresses_open: 0, room, addresses, banned, shares };
         Limits { max_clients, max_per_address, rate, counts: Mutex::new(counts) }
@@ -115,38 +133,61 @@ impl Limits {
         if counts.open >= self.max_clients {
             return Err(protocol::server_full(self.max_clients));
         }
-        // A share starts empty, and fills only with time: a new connection
-        // gets no allowance that its address does not have.
-        let (bucket, share) =
-            (TokenBucket::new(self.rate, FLOOD_BURST, now), TokenBucket::empty(now));
-        let address = counts.addresses.entry(ip).or_insert(Address { open: 0, bucket, share });
+        let bucket = TokenBucket::new(f64::from(self.rate), f64::from(FLOOD_BURST), now);
+        let address = counts.addresses.entry(ip).or_insert(Address { open: 0, bucket });
         if address.open >= self.max_per_address {
             return Err(protocol::too_many_from_address(self.max_per_address));
         }
         address.open += 1;
         counts.addresses_open += usize::from(address.open == 1);
         counts.open += 1;
-        counts.shares.insert(id, TokenBucket::empty(now));
+        // Shares start empty, and fill only with time: a new connection gets
+        // no allowance that its address does not have.
+        counts.shares.insert(id, [TokenBucket::empty(now), TokenBucket::empty(now)]);
         Ok(Permit { limits: Arc::clone(self), ip, id })
     }
 
-    /// Takes `lines` worth of allowance for connection `id` from `ip`: from
-    /// the address's and the room's, each shared fairly ([`fair_take`]).
+    /// Takes `cost` for connection `id` from `ip`: from the address's
+    /// allowance and the room's, each shared fairly ([`fair_take`]).
     /// Returns how long its reader must wait before reading on; the broker,
     /// which charges for what it sends on someone's behalf (a long `/who`),
     /// does not wait, and the reader waits the debt off before its next line.
-    pub fn charge(&self, id: u64, ip: IpAddr, lines: f64) -> Duration {
+    pub fn charge(&self, id: u64, ip: IpAddr, cost: Cost) -> Duration {
         if self.rate == 0 {
             return Duration::ZERO;
         }
         let now = Instant::now();
         let mut counts = self.lock();
         let Counts { room, addresses, shares, addresses_open, .. } = &mut *counts;
-        let (Some(address), Some(share)) = (addresses.get_mut(&ip), shares.get_mut(&id)) else {
+        let (Some(address), Some([of_address, of_room])) =
+            (addresses.get_mut(&ip), shares.get_mut(&id))
+        else {
             return Duration::ZERO;
         };
-        let own = fair_take(&mut address.bucket, share, address.open, lines, now);
-        own.max(fair_take(room, &mut address.share, *addresses_open, lines, now))
+        let own = fair_take(&mut address.bucket, of_address, address.open, cost.lines, now);
+        // The room's share of an address, shared again among its connections.
+        let members = *addresses_open * address.open;
+        own.max(fair_take(room, of_room, members, cost.kib, now))
+    }
+
+    /// How many connections from one address may be choosing a name at
+    /// once; a new one past that closes the oldest (`room.rs`). Connections
+    /// with no name are not in `/who` and cannot be kicked: without this, a
+    /// script reopening them as the deadline closes them keeps every place
+    /// of a shared lab machine busy. An eighth of the places, 8 of the
+    /// default 64, lets that many students start at once; our client, whose
+    /// connection was closed this way, makes a new one when the name is
+    /// typed.
+    pub fn choosing_per_address(&self) -> usize {
+        (self.max_per_address / 8).max(8)
+    }
+
+    /// Whether connection `id` still owes: its share of its address's or of
+    /// the room's allowance is in debt, which it has not yet waited off.
+    pub fn owes(&self, id: u64) -> bool {
+        let (now, mut counts) = (Instant::now(), self.lock());
+        let shares = counts.shares.get_mut(&id).into_iter().flatten();
+        shares.map(|share| share.refill(now)).any(|tokens| tokens < 0.0)
     }
 
     /// Keeps `ip` out until `until` (`/ban`).
@@ -162,9 +203,7 @@ impl Limits {
 /// group's rate and burst: a member that floods waits long, one that sends
 /// now and then has tokens of its own and waits not at all. A share is
 /// charged only then, or while it owes (a long answer the broker charged
-/// to it), so what was sent freely is not owed later; the group's debt is
-/// kept within one burst, so that it is spent for no longer than a burst
-/// takes to refill once the flood stops.
+/// to it), so what was sent freely is not owed later.
 fn fair_take(
     group: &mut TokenBucket,
     share: &mut TokenBucket,
@@ -172,24 +211,42 @@ fn fair_take(
     tokens: f64,
     now: Instant,
 ) -> Duration {
-    let free = group.take(tokens, now).is_zero();
-    group.tokens = group.tokens.max(-group.burst);
+    let free = group.take_within_burst(tokens, now).is_zero();
     let members = members.max(1) as f64;
     (share.per_second, share.burst) =
         (group.per_second / members, (group.burst / members).max(1.0));
-    share.refill(now);
-    if free && share.tokens >= 0.0 {
+    if free && share.refill(now) >= 0.0 {
         return Duration::ZERO;
     }
     share.take(tokens, now)
 }
 
 impl Permit {
-    /// Takes `lines` worth of allowance (see [`Limits::charge`]), waiting as
+    /// A new connection's cost, a line and a notice, before it is greeted:
+    /// taken from
+    /// its address's allowance and the room's, not from its shares (empty
+    /// yet), so that a newcomer waits a few seconds at most, even on a
+    /// machine where others flood, and connections opened in a loop still
+    /// come no faster than the allowance.
+    pub fn arrive(&self) {
+        let now = Instant::now();
+        let mut counts = self.limits.lock();
+        let Counts { room, addresses, .. } = &mut *counts;
+        let Some(address) = addresses.get_mut(&self.ip).filter(|_| self.limits.rate > 0) else {
+            return;
+        };
+        let Cost { lines, kib } = Cost::line(1.0, 0);
+        let wait =
+            address.bucket.take_within_burst(lines, now).max(room.take_within_burst(kib, now));
+        drop(counts);
+        std::thread::sleep(wait);
+    }
+
+    /// Takes `cost` (see [`Limits::charge`]), waiting as
     /// long as it asks, or until `hangup` says the connection is over: then
     /// `Err`.
-    pub fn pace(&self, lines: f64, hangup: &Receiver<()>) -> Result<(), Hungup> {
-        wait_unless_hung_up(hangup, self.limits.charge(self.id, self.ip, lines))
+    pub fn pace(&self, cost: Cost, hangup: &Receiver<()>) -> Result<(), Hungup> {
+        wait_unless_hung_up(hangup, self.limits.charge(self.id, self.ip, cost))
     }
 }
 
@@ -230,9 +287,9 @@ pub struct PacedSocket {
 }
 
 impl PacedSocket {
-    /// Pays for `lines` (see [`Permit::pace`]).
-    pub fn pace(&self, lines: f64) -> Result<(), Hungup> {
-        self.permit.pace(lines, &self.hangup)
+    /// Pays `cost` (see [`Permit::pace`]).
+    pub fn pace(&self, cost: Cost) -> Result<(), Hungup> {
+        self.permit.pace(cost, &self.hangup)
     }
 }
 
@@ -242,7 +299,7 @@ impl Read for PacedSocket {
             return Ok(0);
         }
         let n = (&*self.socket).read(buf)?;
-        match self.pace(n as f64 / MAX_LINE_BYTES as f64) {
+        match self.pace(Cost { lines: n as f64 / MAX_LINE_BYTES as f64, kib: 0.0 }) {
             Ok(()) => Ok(n),
             Err(Hungup) => Ok(0),
         }
@@ -266,14 +323,13 @@ struct TokenBucket {
 
 impl TokenBucket {
     /// A full bucket.
-    fn new(per_second: u32, burst: u32, now: Instant) -> TokenBucket {
-        let (per_second, burst) = (f64::from(per_second), f64::from(burst));
+    fn new(per_second: f64, burst: f64, now: Instant) -> TokenBucket {
         TokenBucket { per_second, burst, tokens: burst, last: now }
     }
 
     /// An empty bucket, for a share: [`fair_take`] sets its rate and burst.
     fn empty(now: Instant) -> TokenBucket {
-        TokenBucket::new(0, 0, now)
+        TokenBucket::new(0.0, 0.0, now)
     }
 
     /// Takes `tokens` (one per line, a fraction for part of a line's worth);
@@ -288,6 +344,15 @@ impl TokenBucket {
         }
     }
 
+    /// [`take`](Self::take) for a bucket several draw on: its debt is kept
+    /// within one burst, so that it is spent for no longer than a burst
+    /// takes to refill once a flood stops.
+    fn take_within_burst(&mut self, tokens: f64, now: Instant) -> Duration {
+        self.take(tokens, now);
+        self.tokens = self.tokens.max(-self.burst);
+        Duration::from_secs_f64((-self.tokens).max(0.0) / self.per_second)
+    }
+
     /// Whether the bucket has refilled completely by `now`: such a bucket
     /// behaves exactly like a new one, so it can be forgotten.
     fn is_full(&mut self, now: Instant) -> bool {
@@ -295,10 +360,12 @@ impl TokenBucket {
         self.tokens >= self.burst
     }
 
-    fn refill(&mut self, now: Instant) {
+    /// Adds what `now` brings since the last call; returns the tokens.
+    fn refill(&mut self, now: Instant) -> f64 {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
+        self.tokens
     }
 }
 
@@ -309,7 +376,7 @@ mod tests {
     #[test]
     fn bucket_lets_a_burst_through_at_once() {
         let t0 = Instant::now();
-        let mut bucket = TokenBucket::new(20, 100, t0);
+        let mut bucket = TokenBucket::new(20.0, 100.0, t0);
         for _ in 0..100 {
             assert_eq!(bucket.take(1.0, t0), Duration::ZERO);
         }
@@ -320,7 +387,7 @@ mod tests {
     #[test]
     fn bucket_holds_a_flood_to_the_rate() {
         let t0 = Instant::now();
-        let mut bucket = TokenBucket::new(20, 100, t0);
+        let mut bucket = TokenBucket::new(20.0, 100.0, t0);
         for _ in 0..100 {
             bucket.take(1.0, t0);
         }
@@ -339,7 +406,7 @@ mod tests {
     #[test]
     fn bucket_refills_with_time_but_not_past_the_burst() {
         let t0 = Instant::now();
-        let mut bucket = TokenBucket::new(20, 100, t0);
+        let mut bucket = TokenBucket::new(20.0, 100.0, t0);
         for _ in 0..100 {
             bucket.take(1.0, t0);
         }

@@ -6,8 +6,9 @@
 //!
 //! Why: if the broker wrote to sockets itself, one client that stops
 //! reading would block that write, and with it the whole room. The broker
-//! only ever *tries* to put a line in an outbox; a full one means that user
-//! stopped reading, and they are let go (`room.rs`), never waited for.
+//! only ever *tries* to put a line in an outbox; a full one, or one whose
+//! oldest line has waited [`STALL`], means that user stopped reading or
+//! cannot keep up, and they are let go (`room.rs`), never waited for.
 //!
 //! Not here: who gets which line (the room).
 
@@ -20,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use crate::protocol::Leave;
 
-/// How long a write may wait for the client to take a byte, and how long a
+/// How long a write may wait for the client to take a byte, and (with flood
+/// control on) how long a
 /// line may wait in an outbox, before the client counts as having stopped
 /// reading (its machine slept, its program hung), or as reading too slowly
 /// to keep up with what flood control lets through (a link slower than the
@@ -68,6 +70,10 @@ pub struct Outbox {
     batches: Sender<(Instant, Batch)>,
     /// Locked only to count, never across a write.
     queued: Arc<Mutex<Queued>>,
+    /// How long a line may wait: [`STALL`] with flood control on. Off,
+    /// nothing bounds how fast lines come, and a reader slower than the
+    /// room is not let go for that alone: [`OUTBOX_LINES`] bounds it.
+    max_wait: Option<Duration>,
 }
 
 /// Why a batch was refused: the outbox is full, or its oldest line has
@@ -80,7 +86,8 @@ impl Outbox {
     /// the broker as an event.
     pub fn send(&self, batch: Batch) -> Result<(), Full> {
         let mut queued = count(&self.queued);
-        let late = queued.since.is_some_and(|since| since.elapsed() > STALL);
+        let late =
+            queued.since.zip(self.max_wait).is_some_and(|(since, max)| since.elapsed() > max);
         if late || queued.lines + batch.len() > OUTBOX_LINES {
             return Err(Full);
         }
@@ -98,10 +105,12 @@ fn count(queued: &Mutex<Queued>) -> MutexGuard<'_, Queued> {
 }
 
 /// Creates a connection's outbox and starts its writer thread, which calls
-/// `ended` with why the user must leave if a write fails.
+/// `ended` with why the user must leave if a write fails or a line waited
+/// too long.
 pub fn start_writer(
     id: u64,
     socket: Arc<TcpStream>,
+    max_wait: Option<Duration>,
     ended: impl FnOnce(Leave) + Send + 'static,
 ) -> Result<Outbox, String> {
     // Small chat lines must leave at once, not wait for Nagle's algorithm to
@@ -110,12 +119,12 @@ pub fn start_writer(
     setup.map_err(|e| e.to_string())?;
     let (batches, arriving) = mpsc::channel();
     let queued = Arc::new(Mutex::new(Queued::default()));
-    let outbox = Outbox { batches, queued: Arc::clone(&queued) };
+    let outbox = Outbox { batches, queued: Arc::clone(&queued), max_wait };
     // Spawn: the writer of this connection. It ends when the outbox closes
     // or a write fails; it is not joined, and cleans up after itself.
     let work = move || {
         // The broker hears why before the reader sees the socket close.
-        if let Some(why) = run_writer(&socket, &arriving, &queued) {
+        if let Some(why) = run_writer(&socket, &arriving, &queued, max_wait) {
             ended(why);
         }
         let _ = socket.shutdown(Shutdown::Both);
@@ -128,17 +137,18 @@ pub fn start_writer(
 /// The writer: sends each batch from the outbox to the client, with what
 /// was queued meanwhile, in one system call (and with `TCP_NODELAY` one
 /// packet). Ends when the outbox closes, `None`; or with why the user must
-/// leave: a write failed, or the next batch waited longer than [`STALL`]
+/// leave: a write failed, or the next batch waited longer than `max_wait`
 /// (then it and the rest are dropped, not sent hours late). Either way it
 /// then shuts the socket down, which also ends the connection's reader.
 fn run_writer(
     socket: &TcpStream,
     arriving: &Receiver<(Instant, Batch)>,
     queued: &Mutex<Queued>,
+    max_wait: Option<Duration>,
 ) -> Option<Leave> {
     for (since, mut lines) in arriving {
         lines.extend(arriving.try_iter().flat_map(|(_, more)| more));
-        if since.elapsed() > STALL {
+        if max_wait.is_some_and(|max| since.elapsed() > max) {
             return Some(Leave::TooSlow);
         }
         let mut left = count(queued);

@@ -328,6 +328,12 @@ pub fn name_crowded() -> String {
     format!("{NAME_DEADLINE}{why}; closing this one\n")
 }
 
+/// The `! ` answer, instead of a long one (`/who` of a big room), to a user
+/// who has not yet waited off the last.
+pub fn asked_too_often() -> String {
+    error("that answer is long, and you asked again too soon; try again in a moment")
+}
+
 /// The `! ` answer to a line over [`MAX_LINE_BYTES`].
 pub fn line_too_long() -> String {
     error(&format!("line too long (at most {MAX_LINE_BYTES} bytes); it was not sent"))
@@ -547,6 +553,7 @@ mod tests {
             greeting(),
             name_deadline(30),
             name_crowded(),
+            asked_too_often(),
             welcome("alice", ["NAMES"].into_iter()).replace("(1)", "(N)"),
             earlier("LINE"),
             joined("NAME"),

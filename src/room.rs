@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::time::{Duration, Instant};
 
-use crate::limits::Limits;
+use crate::limits::{Cost, Limits};
 use crate::names;
 use crate::outbox::{self, Outbox};
 use crate::output;
@@ -102,14 +102,6 @@ pub struct Room {
     /// Each writer holds a clone; see [`run_broker`].
     done: Sender<()>,
 }
-
-/// How many connections from one address may be choosing a name at once;
-/// a new one past that closes the oldest. Connections with no name are not
-/// in `/who` and cannot be kicked: without this, a script reopening them
-/// as the deadline closes them keeps every place of a shared lab machine
-/// busy. Eight lets that many students start at once; our client, whose
-/// connection was closed this way, makes a new one when the name is typed.
-const CHOOSING_PER_ADDRESS: usize = 8;
 
 /// How long `/kick` keeps the name out: long enough that a script cannot
 /// come straight back under it, short enough that a mistake mends itself.
@@ -205,14 +197,15 @@ impl Room {
             let _ = events.send(Event::Ended { id, why });
             drop((done, hangup));
         };
-        let outbox = match outbox::start_writer(id, socket, ended) {
+        let max_wait = (self.settings.rate > 0).then_some(outbox::STALL);
+        let outbox = match outbox::start_writer(id, socket, max_wait, ended) {
             Ok(outbox) => outbox,
             Err(e) => return output::log(format!("{peer} dropped: {e}")),
         };
         let here = |id: &u64| self.members.get(id).is_some_and(|m| m.peer.ip() == peer.ip());
         let choosing_here: Vec<u64> =
             self.choosing.iter().map(|&(_, id)| id).filter(here).collect();
-        if choosing_here.len() >= CHOOSING_PER_ADDRESS
+        if choosing_here.len() >= self.limits.choosing_per_address()
             && let Some(&oldest) = choosing_here.first()
         {
             let newer = "newer connections from its address wait to choose a name";
@@ -321,11 +314,17 @@ impl Room {
     /// A private answer (`/who`, `/help`, an error) for connection `id`,
     /// which costs its address flood control's allowance by its size, a
     /// line a KiB: a `/who` of a full room is 100 KB, and asking for it
-    /// again and again must not cost less than sending that much.
-    fn answer(&mut self, id: u64, line: String) {
-        if let Some(member) = self.members.get(&id) {
-            let _ = self.limits.charge(id, member.peer.ip(), line.len() as f64 / 1024.0);
+    /// again and again must not cost less than sending that much. A long
+    /// answer for one who has not yet waited off the last is a short refusal
+    /// instead: requests already read cannot pile answers up in memory
+    /// faster than they are paid for.
+    fn answer(&mut self, id: u64, mut line: String) {
+        let Some(member) = self.members.get(&id) else { return };
+        if line.len() > protocol::MAX_LINE_BYTES && self.limits.owes(id) {
+            line = protocol::asked_too_often();
         }
+        let kib = line.len() as f64 / 1024.0;
+        let _ = self.limits.charge(id, member.peer.ip(), Cost { lines: kib, kib });
         self.post(id, line);
     }
 

@@ -30,7 +30,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::console;
-use crate::limits::{Limits, PacedSocket, Permit};
+use crate::limits::{Cost, Limits, PacedSocket, Permit};
 use crate::outbox::CONNECTION_STACK_BYTES;
 use crate::output::{self, log};
 use crate::protocol::{self, Leave, Line, MAX_LINE_BYTES};
@@ -191,7 +191,7 @@ fn run_reader(
     let (hangup, hung_up) = mpsc::channel();
     let paced = PacedSocket { socket: Arc::clone(&socket), permit, hangup: hung_up };
     // Beyond the report: arriving costs a line, for the join notice to come.
-    let _ = paced.pace(1.0);
+    paced.permit.arrive();
     let _ = events.send(Event::Arrived { id, peer, socket, hangup });
     let mut input = BufReader::with_capacity(READ_BUFFER_BYTES, paced);
     let mut buf = Vec::new();
@@ -204,19 +204,22 @@ fn run_reader(
         };
         // Beyond the report: each line costs a line of allowance, and what
         // cleaning added (a byte that is not UTF-8 becomes three, U+FFFD)
-        // costs as much as bytes read: a line by what others receive.
-        let grown = match &line {
-            Line::Text(text) => text.len().saturating_sub(buf.len()),
-            Line::TooLong => 0,
+        // costs as much as bytes read: a line by what others receive. Paid
+        // after it is handed on, before the next is read: a name is taken
+        // at once, even on a machine where others flood.
+        let (bytes, grown) = match &line {
+            Line::Text(text) => (text.len(), text.len().saturating_sub(buf.len())),
+            Line::TooLong => (0, 0),
         };
-        if input.get_ref().pace(1.0 + grown as f64 / MAX_LINE_BYTES as f64).is_err() {
-            break "closed".to_string();
-        }
         if events.send(Event::Said { id, line }).is_err() {
             break "closed: the server is stopping".to_string();
         }
+        let cost = Cost::line(1.0 + grown as f64 / MAX_LINE_BYTES as f64, bytes);
+        if input.get_ref().pace(cost).is_err() {
+            break "closed".to_string();
+        }
     };
-    let _ = input.get_ref().pace(1.0); // the leave notice costs a line too
+    let _ = input.get_ref().pace(Cost::line(1.0, 0)); // the leave notice costs a line too
     let _ = events.send(Event::Ended { id, why: Leave::Lost });
     // Free the place (the permit goes with `input`), then say so: whoever
     // reads the log line can count on the place being free.

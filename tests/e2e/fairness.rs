@@ -178,8 +178,8 @@ fn private_answers_cannot_make_the_server_hoard_memory() {
     alice.skip_to("bob: still here");
 }
 
-/// The most connections one address may have choosing a name at once (the
-/// README's figure).
+/// The most connections one address may have choosing a name at once, at
+/// the default `--max-per-address` (the README's figure).
 const CHOOSING_PER_ADDRESS: usize = 8;
 
 /// On a shared machine, connections that never choose a name cannot keep
