@@ -162,10 +162,18 @@ fn run_writer(
     None
 }
 
-/// Writes `lines` in as few system calls as the socket takes, straight
-/// from where each is stored: a line for many users is never copied for
-/// each, even by a writer stuck on a client that reads slowly.
+/// Up to this many bytes of lines, a writer copies them into one buffer
+/// and writes it: cheaper than the kernel gathering many short pieces.
+const COPY_BYTES: usize = 16 * 1024;
+
+/// Writes `lines` in as few system calls as the socket takes. Beyond
+/// [`COPY_BYTES`], straight from where each is stored: a line for many
+/// users is not copied for each, even by a writer stuck on a client that
+/// reads slowly.
 fn write_lines(mut socket: &TcpStream, lines: &[Arc<str>]) -> io::Result<()> {
+    if lines.iter().map(|line| line.len()).sum::<usize>() <= COPY_BYTES {
+        return socket.write_all(lines.concat().as_bytes());
+    }
     let mut slices: Vec<IoSlice> = lines.iter().map(|line| IoSlice::new(line.as_bytes())).collect();
     let mut slices = &mut slices[..];
     while !slices.is_empty() {
