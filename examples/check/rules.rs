@@ -612,8 +612,9 @@ fn indent(ctx: &mut Ctx) -> Result<(), Failure> {
 /// both sides (a 4 KiB receive buffer and small TCP segments: see
 /// `loopback::connect_with`), while six others, each from its own address,
 /// send 50 lines of 1,000 bytes at once: 300 KB, within any address's burst
-/// of 100 lines and the room's ten times that. A second later alice speaks,
-/// and bob must hear her. About 3 s.
+/// of 100 lines (a room-wide allowance may pace them: this server's lets
+/// 160 KiB through at once, then 32 KiB a second). A second later alice
+/// speaks, and bob must hear her. About 3 s.
 fn stall(ctx: &mut Ctx) -> Result<(), Failure> {
     let sleeper = match ctx.spread {
         true => loopback::connect_with(Ipv4Addr::new(127, 0, 0, 9), ctx.addr, Some(4096)),
