@@ -64,9 +64,11 @@ mod support {
     pub mod launch;
     pub mod loopback;
     pub mod procfs;
+    pub mod slow;
 }
 
 use support::launch::Launched;
+use support::slow::SlowLink;
 use support::{loopback, procfs};
 
 /// How long a client waits with no line arriving before it gives up on the
@@ -665,9 +667,6 @@ fn attack(server: &ServerUnderTest, honest: usize, seconds: u64) -> Outcome {
     }
 }
 
-/// The slowest link the README promises keeps up: 40 KB/s.
-const SLOW_LINK: f64 = 40_000.0;
-
 /// One of twelve flooding addresses: `N ` and 1,018 bytes of 0xFF a line,
 /// as fast as the server reads them, and all it is sent read and dropped.
 fn flood_not_utf8(flooder: Client, stop: &AtomicBool) {
@@ -692,44 +691,26 @@ fn flood_not_utf8(flooder: Client, stop: &AtomicBool) {
     }
 }
 
-/// The slow reader: reads at most `SLOW_LINK` bytes a second until `stop`;
-/// says whether it was cut off, how many flood lines it got and how many it
-/// missed (a gap in a flooder's numbers).
+/// The slow reader: reads at 40 KB/s until `stop`; says whether it was cut
+/// off, how many flood lines it got and how many it missed (a gap in a
+/// flooder's numbers).
 fn read_slowly(slow: Client, stop: &AtomicBool) -> String {
-    let mut stream = &slow.stream;
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-    let (start, mut taken, mut partial) = (Instant::now(), 0usize, Vec::new());
     let (mut next, mut got, mut missed) = (BTreeMap::new(), 0u64, 0u64);
-    let mut chunk = [0u8; 4096];
-    while !stop.load(Ordering::Relaxed) {
-        if (taken + chunk.len()) as f64 > start.elapsed().as_secs_f64() * SLOW_LINK {
-            thread::sleep(Duration::from_millis(20));
-            continue;
-        }
-        let n = match stream.read(&mut chunk) {
-            Ok(0) => return format!("cut off after {got} lines"),
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
-            Err(_) => return format!("cut off after {got} lines"),
-        };
-        taken += n;
-        partial.extend_from_slice(&chunk[..n]);
-        while let Some(end) = partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = partial.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line);
-            if line.starts_with("* slow left") {
-                return format!("cut off after {got} lines");
-            }
-            let Some((name, rest)) = line.split_once(": ") else { continue };
-            let Some(seq) = rest.split(' ').next().and_then(|n| n.parse::<u64>().ok()) else {
-                continue;
-            };
+    let read = SlowLink::new().read(&slow.stream, |line| {
+        let number = line
+            .and_then(|line| line.split_once(": "))
+            .and_then(|(name, rest)| Some((name, rest.split(' ').next()?.parse::<u64>().ok()?)));
+        if let Some((name, seq)) = number {
             let expected: &mut u64 = next.entry(name.to_string()).or_default();
             missed += seq.saturating_sub(*expected);
             (*expected, got) = (seq + 1, got + 1);
         }
+        stop.load(Ordering::Relaxed)
+    });
+    match read {
+        Ok(()) => format!("stayed, {got} flood lines, {missed} missed"),
+        Err(_) => format!("cut off after {got} lines"),
     }
-    format!("stayed, {got} flood lines, {missed} missed")
 }
 
 /// A student on the attacker's address tries to join every half second,

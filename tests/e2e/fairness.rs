@@ -11,52 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Conn, Server};
-
-/// The slowest link the README promises keeps up with the room at the
-/// default flood control: 40 KB/s, a poor school wifi.
-const SLOW_LINK_BYTES_PER_SECOND: f64 = 40_000.0;
-
-/// A reader on a slow link: it takes at most `SLOW_LINK_BYTES_PER_SECOND`
-/// from its connection, counted from its start.
-struct SlowReader {
-    start: Instant,
-    taken: usize,
-    /// The start of a line whose end has not been read yet.
-    partial: Vec<u8>,
-}
-
-impl SlowReader {
-    /// Reads whole lines, handing each to `done` until it says so; panics
-    /// if the connection ends first.
-    fn read(&mut self, conn: &mut Conn, mut done: impl FnMut(&str) -> bool) {
-        conn.stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-        let mut chunk = [0u8; 4096];
-        loop {
-            while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.partial.drain(..=end).collect();
-                if done(String::from_utf8_lossy(&line).trim_end()) {
-                    return;
-                }
-            }
-            let allowed = self.start.elapsed().as_secs_f64() * SLOW_LINK_BYTES_PER_SECOND;
-            if (self.taken + chunk.len()) as f64 > allowed {
-                thread::sleep(Duration::from_millis(20));
-                continue;
-            }
-            let n = match conn.stream.read(&mut chunk) {
-                Ok(0) => panic!("the server closed the slow reader's connection"),
-                Ok(n) => n,
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    continue;
-                }
-                Err(e) => panic!("the slow reader's connection failed: {e}"),
-            };
-            self.taken += n;
-            self.partial.extend_from_slice(&chunk[..n]);
-        }
-    }
-}
+use crate::harness::{Conn, Server, SlowLink};
 
 /// Twelve addresses send at the permitted rate lines of 1,018 bytes that
 /// are not UTF-8 (each byte becomes a three-byte U+FFFD: the most bytes on
@@ -121,18 +76,21 @@ fn a_reader_on_a_slow_link_keeps_up_with_every_address_flooding() {
         *expected += 1;
         true
     };
-    let flooding = Instant::now();
-    let mut reader = SlowReader { start: flooding, taken: 0, partial: Vec::new() };
-    reader.read(&mut slow, |line| {
-        check(line);
+    let (flooding, mut link) = (Instant::now(), SlowLink::new());
+    let cut_off = |e| panic!("the slow reader was cut off: {e}");
+    link.read(&slow.stream, |line| {
+        line.map(&mut check);
         flooding.elapsed() > Duration::from_secs(30)
-    });
+    })
+    .unwrap_or_else(cut_off);
     slow.send("/who");
     let mut queued = 0;
-    reader.read(&mut slow, |line| {
+    link.read(&slow.stream, |line| {
+        let line = line.unwrap_or_default();
         queued += usize::from(check(line));
         line.starts_with("* online (")
-    });
+    })
+    .unwrap_or_else(cut_off);
     stop.store(true, Ordering::Relaxed);
     let _flooders: Vec<Conn> = senders.into_iter().map(|s| s.join().unwrap()).collect();
     let heard: u64 = next.values().sum();

@@ -22,10 +22,12 @@ mod support {
     pub mod loopback;
     pub mod peer;
     pub mod procfs;
+    pub mod slow;
 }
 
 use support::launch::Launched;
 use support::peer::{Failure, GREETING, Sent};
+pub use support::slow::SlowLink;
 
 /// How long any single expected thing may take to happen.
 pub const PATIENCE: Duration = Duration::from_secs(10);
