@@ -68,7 +68,7 @@ mod support {
 }
 
 use support::launch::Launched;
-use support::slow::SlowLink;
+use support::slow::{self, SlowLink};
 use support::{loopback, procfs};
 
 /// How long a client waits with no line arriving before it gives up on the
@@ -667,28 +667,12 @@ fn attack(server: &ServerUnderTest, honest: usize, seconds: u64) -> Outcome {
     }
 }
 
-/// One of twelve flooding addresses: `N ` and 1,018 bytes of 0xFF a line,
-/// as fast as the server reads them, and all it is sent read and dropped.
+/// One of twelve flooding addresses (`slow::flood_not_utf8`); all it is
+/// sent is read and dropped.
 fn flood_not_utf8(flooder: Client, stop: &AtomicBool) {
     let mut drain = flooder.stream.try_clone().expect("clone a socket");
-    let _ = flooder.stream.set_write_timeout(Some(Duration::from_millis(200)));
     thread::spawn(move || std::io::copy(&mut drain, &mut std::io::sink()));
-    let mut stream = &flooder.stream;
-    let mut n = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let mut line = format!("{n} ").into_bytes();
-        line.extend_from_slice(&[0xFF; 1018]);
-        line.push(b'\n');
-        let mut at = 0;
-        while at < line.len() {
-            match stream.write(&line[at..]) {
-                Ok(k) => at += k,
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(_) => return,
-            }
-        }
-        n += 1;
-    }
+    let _ = slow::flood_not_utf8(&flooder.stream, stop);
 }
 
 /// The slow reader: reads at 40 KB/s until `stop`; says whether it was cut

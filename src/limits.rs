@@ -228,7 +228,7 @@ impl Permit {
     /// yet), so that a newcomer waits a few seconds at most, even on a
     /// machine where others flood, and connections opened in a loop still
     /// come no faster than the allowance.
-    pub fn arrive(&self) {
+    pub fn pay_arrival(&self) {
         let now = Instant::now();
         let mut counts = self.limits.lock();
         let Counts { room, addresses, .. } = &mut *counts;

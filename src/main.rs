@@ -19,7 +19,8 @@
 //!
 //! Beyond the report, one concern a file: `text.rs` (text made safe to
 //! show), `names.rs` (what a name may be), `limits.rs` (connections and
-//! flood control per address), `console.rs` (the teacher's commands),
+//! flood control per address), `console.rs` (the teacher's commands) and
+//! `teacher.rs` (what they do to the room),
 //! `output.rs` (the log, the console's output, the transcript),
 //! `terminal.rs` (the keyboard and the line editor), `reconnect.rs` (the
 //! client's `/quit` and its coming back after a lost connection), `cli.rs`

@@ -31,6 +31,11 @@ use crate::outbox::{self, Outbox};
 use crate::output;
 use crate::protocol::{self, Command, Leave, Line};
 
+// Beyond the report: what the teacher's console commands do to the room, in
+// a file beside this one (a child module: it sees the room's own fields).
+#[path = "teacher.rs"]
+mod teacher;
+
 /// Everything the broker hears, from every reader, every writer and the
 /// console, on one channel.
 pub enum Event {
@@ -82,8 +87,7 @@ pub struct Settings {
 pub struct Room {
     members: HashMap<u64, Member>,
     /// Folded name (`names::fold_name`) to id: finds `/msg` targets and
-    /// keeps names unique. Changes with `members`, so every id in it is a
-    /// key there.
+    /// keeps names unique. Every id in it is a key of `members`.
     by_name: HashMap<String, u64>,
     /// The same ids by their names in lower case: `/who`'s order. (The
     /// folded form also folds look-alikes, `1` with `l`: no order to read.)
@@ -103,23 +107,15 @@ pub struct Room {
     done: Sender<()>,
 }
 
-/// How long `/kick` keeps the name out: long enough that a script cannot
-/// come straight back under it, short enough that a mistake mends itself.
-const REMOVAL_KEEPS_NAME: Duration = Duration::from_secs(10 * 60);
-
-/// The most events the broker handles in one round besides the first. A
-/// round: an event, then those that arrived meanwhile, then each user's
-/// lines go to their outbox (`end_round`), so that a busy room wakes each
-/// writer once for many lines instead of once a line. Bounded, so that the
-/// first event of a round never waits long for its lines to leave; 128, as
-/// a newcomer takes two events (arriving, then a name).
+/// The most events the broker handles in one round besides the first: then
+/// each user's lines go to their outbox (`end_round`), waking each writer
+/// once for many lines. Bounded, so that the first event's lines never wait
+/// long; 128, as a newcomer takes two events (arriving, then a name).
 const ROUND_EVENTS: usize = 128;
 
 /// The broker: handles every event until the console's `/quit`, then
-/// returns. It ends with the room it owns: its `done` sender is dropped
-/// then, so once every writer has ended too, `done`'s receiver (in
-/// `server::run`) hears the channel close, the sign that every last line is
-/// out.
+/// returns, dropping the room and its `done` sender: once every writer has
+/// ended too, `server::run` hears `done` close, every last line out.
 pub fn run_broker(inbox: Receiver<Event>, mut room: Room) {
     loop {
         let wait = room.next_deadline().map(|at| at.saturating_duration_since(Instant::now()));
@@ -202,17 +198,7 @@ impl Room {
             Ok(outbox) => outbox,
             Err(e) => return output::log(format!("{peer} dropped: {e}")),
         };
-        let here = |id: &u64| self.members.get(id).is_some_and(|m| m.peer.ip() == peer.ip());
-        let choosing_here: Vec<u64> =
-            self.choosing.iter().map(|&(_, id)| id).filter(here).collect();
-        if choosing_here.len() >= self.limits.choosing_per_address()
-            && let Some(&oldest) = choosing_here.first()
-        {
-            let newer = "newer connections from its address wait to choose a name";
-            output::log(format!("{} closed: {newer}", self.members[&oldest].peer));
-            self.post(oldest, protocol::name_crowded());
-            self.leave(oldest, Leave::Lost);
-        }
+        self.make_way(peer.ip());
         let member = Member { name: None, peer, outbox, pending: Vec::new() };
         self.members.insert(id, member);
         self.choosing.push_back((Instant::now() + self.settings.name_timeout, id));
@@ -371,9 +357,26 @@ impl Room {
     }
 }
 
-// Beyond the report: the name deadline, the history, the teacher's console.
+// Beyond the report: names being chosen, the history, the teacher's console.
 
 impl Room {
+    /// Before a new connection from `ip`: if as many from there as may be
+    /// are choosing a name (`Limits::choosing_per_address`), the oldest of
+    /// them is closed.
+    fn make_way(&mut self, ip: IpAddr) {
+        let here = |id: &u64| self.members.get(id).is_some_and(|m| m.peer.ip() == ip);
+        let choosing_here: Vec<u64> =
+            self.choosing.iter().map(|&(_, id)| id).filter(here).collect();
+        if choosing_here.len() >= self.limits.choosing_per_address()
+            && let Some(&oldest) = choosing_here.first()
+        {
+            let newer = "newer connections from its address wait to choose a name";
+            output::log(format!("{} closed: {newer}", self.members[&oldest].peer));
+            self.post(oldest, protocol::name_crowded());
+            self.leave(oldest, Leave::Lost);
+        }
+    }
+
     /// When the oldest connection still choosing a name must have one.
     fn next_deadline(&self) -> Option<Instant> {
         self.choosing.front().map(|&(at, _)| at)
@@ -404,54 +407,6 @@ impl Room {
         if self.history.len() > self.settings.history {
             self.history.pop_front();
         }
-    }
-
-    /// `/say TEXT` on the console: a notice to everyone.
-    fn announce(&mut self, text: &str) {
-        let line = protocol::from_server(text);
-        self.remember(&line);
-        self.broadcast(line, None);
-        output::console(protocol::notice(&format!("said to {} user(s)", self.by_name.len())));
-    }
-
-    /// `/who` on the console: the users in `/who`'s order, each with the
-    /// number `/kick` takes (a name may be hard to type) and their address.
-    fn list_users(&self) -> String {
-        let mut list = protocol::online(self.names());
-        for (&id, member) in self.in_order.values().filter_map(|id| self.members.get_key_value(id))
-        {
-            let name = member.name.as_deref().unwrap_or_default();
-            list.push_str(&protocol::notice(&format!("  {id:>6}  {name}  {}", member.peer.ip())));
-        }
-        list
-    }
-
-    /// `/kick NAME [REASON]` or `/kick NUMBER [REASON]`: the user is told
-    /// why, and removed; their name is kept out for [`REMOVAL_KEEPS_NAME`].
-    fn kick(&mut self, name: &str, reason: String) {
-        let number = name.parse::<u64>().ok().filter(|id| self.name_of(*id).is_some());
-        let Some(id) = number.or_else(|| self.by_name.get(&names::fold_name(name)).copied()) else {
-            return output::console(protocol::no_such_user(name));
-        };
-        let name = self.name_of(id).unwrap_or(name).to_string();
-        self.removed.insert(names::fold_name(&name), Instant::now() + REMOVAL_KEEPS_NAME);
-        self.post(id, protocol::removed(&reason));
-        self.leave(id, Leave::Removed(reason));
-        output::console(protocol::notice(&format!("removed {name}")));
-    }
-
-    /// `/ban ADDRESS [MINUTES]`: everyone from `ip` is removed, and the
-    /// address kept out that long (on a shared machine, that is everyone
-    /// on it).
-    fn ban(&mut self, ip: IpAddr, minutes: u64) {
-        self.limits.ban(ip, Instant::now() + Duration::from_secs(minutes * 60));
-        let there: Vec<u64> =
-            self.members.iter().filter(|(_, m)| m.peer.ip() == ip).map(|(&id, _)| id).collect();
-        for id in there {
-            self.post(id, protocol::removed("your address is banned"));
-            self.leave(id, Leave::Removed("banned".into()));
-        }
-        output::console(protocol::notice(&format!("banned {ip} for {minutes} min")));
     }
 
     /// Says goodbye to everyone and lets every connection go: each writer

@@ -191,7 +191,7 @@ fn run_reader(
     let (hangup, hung_up) = mpsc::channel();
     let paced = PacedSocket { socket: Arc::clone(&socket), permit, hangup: hung_up };
     // Beyond the report: arriving costs a line, for the join notice to come.
-    paced.permit.arrive();
+    paced.permit.pay_arrival();
     let _ = events.send(Event::Arrived { id, peer, socket, hangup });
     let mut input = BufReader::with_capacity(READ_BUFFER_BYTES, paced);
     let mut buf = Vec::new();

@@ -1,8 +1,10 @@
 //! A reader on a slow link, for the benchmark's attack and the tests of
-//! fair shares: it takes what a poor school wifi would, 40 KB/s.
+//! fair shares: it takes what a poor school wifi would, 40 KB/s; and the
+//! costliest flood it must keep up with.
 
-use std::io::{self, ErrorKind, Read};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -61,4 +63,29 @@ impl SlowLink {
             }
         }
     }
+}
+
+/// Sends lines of `N ` and 1,018 bytes of 0xFF (each becomes a three-byte
+/// U+FFFD: the most bytes on screens a line can buy), N counting up, as
+/// fast as the server reads them, until `stop`; `Err` if the connection
+/// fails. A write held back past its timeout may have sent part of a line:
+/// it is finished, so that the numbers stay whole.
+pub fn flood_not_utf8(mut stream: &TcpStream, stop: &AtomicBool) -> io::Result<()> {
+    stream.set_write_timeout(Some(Duration::from_millis(200)))?;
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let mut line = format!("{n} ").into_bytes();
+        line.extend_from_slice(&[0xFF; 1018]);
+        line.push(b'\n');
+        let mut at = 0;
+        while at < line.len() {
+            match stream.write(&line[at..]) {
+                Ok(k) => at += k,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        n += 1;
+    }
+    Ok(())
 }

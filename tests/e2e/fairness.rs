@@ -5,13 +5,13 @@
 //! honest users and a script are one address, is 127.0.0.6.
 
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Conn, Server, SlowLink};
+use crate::harness::{Conn, Server, SlowLink, flood_not_utf8};
 
 /// Twelve addresses send at the permitted rate lines of 1,018 bytes that
 /// are not UTF-8 (each byte becomes a three-byte U+FFFD: the most bytes on
@@ -31,34 +31,13 @@ fn a_reader_on_a_slow_link_keeps_up_with_every_address_flooding() {
     let stop = Arc::new(AtomicBool::new(false));
     let senders: Vec<_> = flooders
         .into_iter()
-        .map(|mut flooder| {
+        .map(|flooder| {
             let stop = Arc::clone(&stop);
             // The flooders read what the room sends them: they are not slow.
             let mut drain = flooder.stream.try_clone().unwrap();
             thread::spawn(move || std::io::copy(&mut drain, &mut std::io::sink()));
             thread::spawn(move || {
-                flooder.stream.set_write_timeout(Some(Duration::from_millis(200))).unwrap();
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    let mut line = format!("{n} ").into_bytes();
-                    line.extend_from_slice(&[0xFF; 1018]);
-                    line.push(b'\n');
-                    // A write held back past its timeout may have sent part
-                    // of the line: finish it, so that the numbers stay whole.
-                    let mut at = 0;
-                    while at < line.len() {
-                        match flooder.stream.write(&line[at..]) {
-                            Ok(k) => at += k,
-                            Err(e)
-                                if matches!(
-                                    e.kind(),
-                                    ErrorKind::WouldBlock | ErrorKind::TimedOut
-                                ) => {}
-                            Err(e) => panic!("a flooder was cut off: {e}"),
-                        }
-                    }
-                    n += 1;
-                }
+                flood_not_utf8(&flooder.stream, &stop).expect("a flooder was cut off");
                 flooder
             })
         })
