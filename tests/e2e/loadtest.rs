@@ -79,10 +79,10 @@ fn tiny_attack_costs_honest_users_nothing() {
     assert_eq!(field(&json, 0, "lost"), "0");
     assert_eq!(field(&json, 0, "dropped"), "0");
     assert_ne!(field(&json, 0, "p99_ms"), "null");
-    // The slow reader stayed and missed nothing; the student joined. (The
-    // note holds commas: read to its closing quote.)
+    // The slow reader stayed and missed nothing. (The note holds commas:
+    // read to its closing quote.) The student on the attacker's address is
+    // not asserted: under this attack it is often refused (PERFORMANCE.md).
     let note = json.split("\"note\": \"").nth(1).and_then(|n| n.split('"').next());
     let note = note.unwrap_or_else(|| panic!("a note in {json}"));
     assert!(note.starts_with("slow reader: stayed, ") && note.contains(" 0 missed; "), "{note}");
-    assert!(!note.contains(": 0 of "), "{note}");
 }
