@@ -224,10 +224,11 @@ impl Client {
         }
     }
 
-    /// Sends a typed line, and shows a chat line as the others will see it
-    /// (the server never echoes it). `Break` for `/quit`, which is `quit`'s.
+    /// Sends a typed line, and shows a chat line as the others will see it,
+    /// cleaned as the server cleans it (the server never echoes it). `Break`
+    /// for `/quit`, which is `quit`'s.
     fn send_typed(&mut self, name: &str, line: &str) -> ControlFlow<()> {
-        match protocol::parse_command(&text::sanitize(line)) {
+        match protocol::parse_command(&text::cut_gaps(&text::sanitize(line))) {
             Some(Command::Quit) => return Break(()),
             Some(Command::Chat(text)) => self.screen.print(protocol::chat(name, &text).trim_end()),
             Some(_) => {}

@@ -29,15 +29,15 @@ const TYPED_QUEUE: usize = 16;
 
 /// Starts the keyboard, the outputs that print above it, and the console
 /// thread, which sends the teacher's commands to the broker as `events`.
-pub fn start(events: SyncSender<Event>, transcript: Option<&str>) -> Result<(), String> {
+pub fn start_console(events: SyncSender<Event>, transcript: Option<&str>) -> Result<(), String> {
     if terminal::in_background() {
-        output::start(&Screen::plain(), transcript)?;
+        output::start_outputs(&Screen::plain(), transcript)?;
         output::log("the console is off: the server was started in the background".into());
         return Ok(());
     }
     let (keys, typed) = mpsc::sync_channel(TYPED_QUEUE);
     let screen = terminal::start_keyboard(keys, "> ");
-    output::start(&screen, transcript)?;
+    output::start_outputs(&screen, transcript)?;
     let editing = screen.editing();
     // Spawn: the console, for as long as there is a keyboard.
     let work = move || run_console(&events, typed, editing);

@@ -95,8 +95,8 @@ struct Address {
 }
 
 /// One connection's permission to be open, given back when dropped. Its
-/// reader holds it, so the place is freed however the reader ends (a panic
-/// too); it is also how the reader pays for what it reads ([`Permit::pace`]).
+/// reader holds it (in a [`PacedSocket`], which pays with it for what is
+/// read), so the place is freed however the reader ends (a panic too).
 pub struct Permit {
     limits: Arc<Limits>,
     ip: IpAddr,
@@ -221,48 +221,6 @@ fn fair_take(
     share.take(tokens, now)
 }
 
-impl Permit {
-    /// A new connection's cost, a line and a notice, before it is greeted:
-    /// taken from
-    /// its address's allowance and the room's, not from its shares (empty
-    /// yet), so that a newcomer waits a few seconds at most, even on a
-    /// machine where others flood, and connections opened in a loop still
-    /// come no faster than the allowance.
-    pub fn pay_arrival(&self) {
-        let now = Instant::now();
-        let mut counts = self.limits.lock();
-        let Counts { room, addresses, .. } = &mut *counts;
-        let Some(address) = addresses.get_mut(&self.ip).filter(|_| self.limits.rate > 0) else {
-            return;
-        };
-        let Cost { lines, kib } = Cost::line(1.0, 0);
-        let wait =
-            address.bucket.take_within_burst(lines, now).max(room.take_within_burst(kib, now));
-        drop(counts);
-        std::thread::sleep(wait);
-    }
-
-    /// Takes `cost` (see [`Limits::charge`]), waiting as
-    /// long as it asks, or until `hangup` says the connection is over: then
-    /// `Err`.
-    pub fn pace(&self, cost: Cost, hangup: &Receiver<()>) -> Result<(), Hungup> {
-        wait_unless_hung_up(hangup, self.limits.charge(self.id, self.ip, cost))
-    }
-}
-
-/// The connection is over: its writer has ended, and closed it.
-pub struct Hungup;
-
-/// Waits `wait`, unless `hangup` closes first. Nothing is ever sent on it:
-/// its sender is held by the connection's writer, and dropped when the
-/// writer ends, which wakes this wait at once.
-fn wait_unless_hung_up(hangup: &Receiver<()>, wait: Duration) -> Result<(), Hungup> {
-    match hangup.recv_timeout(wait) {
-        Err(RecvTimeoutError::Disconnected) => Err(Hungup),
-        _ => Ok(()),
-    }
-}
-
 impl Drop for Permit {
     fn drop(&mut self) {
         let mut counts = self.limits.lock();
@@ -283,13 +241,40 @@ impl Drop for Permit {
 pub struct PacedSocket {
     pub socket: Arc<TcpStream>,
     pub permit: Permit,
+    /// Nothing is ever sent on it: its sender is held by the connection's
+    /// writer and dropped when the writer ends, which wakes a wait at once.
     pub hangup: Receiver<()>,
 }
 
+/// The connection is over: its writer has ended, and closed it.
+pub struct Hungup;
+
 impl PacedSocket {
-    /// Pays `cost` (see [`Permit::pace`]).
+    /// A new connection's cost, a line and a notice, before it is greeted:
+    /// taken from its address's allowance and the room's, not from its
+    /// shares (empty yet), so that a newcomer waits a few seconds at most,
+    /// even on a machine where others flood, and connections opened in a
+    /// loop still come no faster than the allowance.
+    pub fn pay_arrival(&self) {
+        let (now, Permit { limits, ip, .. }) = (Instant::now(), &self.permit);
+        let mut counts = limits.lock();
+        let Counts { room, addresses, .. } = &mut *counts;
+        let Some(address) = addresses.get_mut(ip).filter(|_| limits.rate > 0) else { return };
+        let Cost { lines, kib } = Cost::line(1.0, 0);
+        let wait =
+            address.bucket.take_within_burst(lines, now).max(room.take_within_burst(kib, now));
+        drop(counts);
+        std::thread::sleep(wait);
+    }
+
+    /// Takes `cost` (see [`Limits::charge`]), waiting as long as it asks, or
+    /// until the connection is over: then `Err`.
     pub fn pace(&self, cost: Cost) -> Result<(), Hungup> {
-        self.permit.pace(cost, &self.hangup)
+        let Permit { limits, ip, id } = &self.permit;
+        match self.hangup.recv_timeout(limits.charge(*id, *ip, cost)) {
+            Err(RecvTimeoutError::Disconnected) => Err(Hungup),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -98,16 +98,16 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
 /// compare without case, so `I` is also `i`: only the whole class is
 /// consistent (`aIice`, `a1ice` and `alice` are one name). Likewise `0` is
 /// `O` there, hence `o`. The cost is that `Iris` and `lris` cannot both be
+/// online; nothing is refused by it.
+pub fn fold_name(name: &str) -> String {
+    let plain: String = name.chars().map(unstyled).collect();
+    lower_case(&plain).chars().map(latin_lookalike).collect()
+}
+
 /// A name in lower case (`to_uppercase`, then `to_lowercase`: `Straße` and
 /// `STRASSE` meet), the order names are listed in.
 pub fn lower_case(name: &str) -> String {
     name.to_uppercase().to_lowercase()
-}
-
-/// online; nothing is refused by it.
-pub fn fold_name(name: &str) -> String {
-    let plain: String = name.chars().map(unstyled).collect();
-    plain.to_uppercase().to_lowercase().chars().map(latin_lookalike).collect()
 }
 
 /// A Latin letter or digit written in another style, as the plain one:

@@ -46,7 +46,7 @@ struct Output {
     dropped: Arc<AtomicUsize>,
 }
 
-/// The outputs, set once by [`start`] and only read after that, which is
+/// The outputs, set once by [`start_outputs`] and only read after that, which is
 /// what a `OnceLock` allows without a lock. `static`: global, like stdout
 /// and stderr themselves; every thread logs, and passing a handle to each
 /// would say nothing more.
@@ -58,7 +58,7 @@ static UTC_OFFSET: OnceLock<i64> = OnceLock::new();
 
 impl Output {
     /// Starts an output whose thread hands each line to `show`.
-    fn start(name: &str, mut show: impl FnMut(&str) + Send + 'static) -> Output {
+    fn spawn(name: &str, mut show: impl FnMut(&str) + Send + 'static) -> Output {
         let (entries, queued) = mpsc::sync_channel(QUEUE_LINES);
         let dropped = Arc::new(AtomicUsize::new(0));
         let missed = Arc::clone(&dropped);
@@ -96,15 +96,15 @@ impl Output {
 /// typed (the log dimmed: it is for when something goes wrong); otherwise
 /// they go to stdout and stderr as they are. A failed write is not an error:
 /// there is nowhere left to report it.
-pub fn start(screen: &Arc<Screen>, transcript: Option<&str>) -> Result<(), String> {
+pub fn start_outputs(screen: &Arc<Screen>, transcript: Option<&str>) -> Result<(), String> {
     let _ = UTC_OFFSET.set(utc_offset());
     let (out, log) = (Arc::clone(screen), Arc::clone(screen));
     let _ = CONSOLE
-        .set(Output::start("console-out", move |line| out.print(line.trim_end_matches('\n'))));
+        .set(Output::spawn("console-out", move |line| out.print(line.trim_end_matches('\n'))));
     let on_terminal = io::stderr().is_terminal();
     let log_here = screen.editing() && on_terminal;
     let mut pacer = Pacer { since: Instant::now(), shown: 0, held: 0 };
-    let _ = LOG.set(Output::start("log", move |line| {
+    let _ = LOG.set(Output::spawn("log", move |line| {
         let lines = if on_terminal { pacer.pass(line) } else { vec![line.to_string()] };
         for line in lines {
             match log_here {
@@ -119,7 +119,7 @@ pub fn start(screen: &Arc<Screen>, transcript: Option<&str>) -> Result<(), Strin
     let (path, mut reported) = (path.to_string(), false);
     // Each line in one unbuffered write: in the operating system's hands at
     // once (its page cache), not held back in ours.
-    let _ = TRANSCRIPT.set(Output::start("transcript", move |line| {
+    let _ = TRANSCRIPT.set(Output::spawn("transcript", move |line| {
         if let Err(e) = file.write_all(format!("{line}\n").as_bytes()) {
             if !reported {
                 console(format!("! cannot write the transcript {path}: {e}; the room goes on"));

@@ -71,7 +71,7 @@ pub fn run(config: Config) -> Result<(), String> {
     // sender (`events`, cloned); the broker holds the receiver (`inbox`).
     let (events, inbox) = mpsc::sync_channel(EVENT_QUEUE);
     // Beyond the report: the teacher's console, and the outputs it shows.
-    console::start(events.clone(), config.transcript.as_deref())?;
+    console::start_console(events.clone(), config.transcript.as_deref())?;
     // The first line on stdout, pinned: scripts and tests read the real port
     // from it when the server is started with `--port 0`.
     output::console(format!("listening on {local}"));
@@ -150,7 +150,7 @@ fn accept_loop(listener: &TcpListener, limits: &Arc<Limits>, arrivals: &Sender<C
 
 /// The starter: a separate thread to handle each client (report §3.1,
 /// §4.1), its reader. Beyond the report, a thread of its own: starting a
-/// thread takes about 40 µs, and while the accept loop is busy, new
+/// thread takes a while, and while the accept loop is busy, new
 /// connections wait in the kernel's queue, which std makes 128 long. When a
 /// whole class connects at once it overflows, and each connection that does
 /// not fit is tried again only a second later; in this channel they wait.
@@ -191,7 +191,7 @@ fn run_reader(
     let (hangup, hung_up) = mpsc::channel();
     let paced = PacedSocket { socket: Arc::clone(&socket), permit, hangup: hung_up };
     // Beyond the report: arriving costs a line, for the join notice to come.
-    paced.permit.pay_arrival();
+    paced.pay_arrival();
     let _ = events.send(Event::Arrived { id, peer, socket, hangup });
     let mut input = BufReader::with_capacity(READ_BUFFER_BYTES, paced);
     let mut buf = Vec::new();

@@ -313,8 +313,9 @@ fn wrap(line: &str, width: usize) -> String {
     rows
 }
 
-/// The terminal's settings before the editor changed them, put back on every
-/// way out.
+/// The terminal's settings before the editor changed them, put back however
+/// the program ends on its own (an error and a panic too; a `kill` from
+/// outside leaves the terminal raw, and `stty sane` mends it).
 static SAVED_TERMINAL: OnceLock<String> = OnceLock::new();
 
 /// Takes the terminal out of line mode, if there is one: the editor then gets

@@ -49,8 +49,8 @@ pub fn sanitize(text: &str) -> String {
 const MAX_GAP: usize = 8;
 
 /// `text` (already cleaned) with every run of spaces after its first word
-/// cut to [`MAX_GAP`]: what the server relays. The client shows lines as
-/// they come, and wraps them itself (`terminal.rs`).
+/// cut to [`MAX_GAP`]: what the server relays, and what the client shows of
+/// its own line. The client wraps lines itself (`terminal.rs`).
 pub fn cut_gaps(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

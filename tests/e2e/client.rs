@@ -263,6 +263,12 @@ fn own_lines_are_shown_and_private_messages_confirmed() {
     bob.send("hi");
     // One line, then the next: no blank line between.
     al.expect_output("al: hello\nbob: hi\n");
+    // A long gap is cut on both sides alike (a screen's width of spaces
+    // could push the rest onto a row of its own).
+    al.type_text(&format!("a{}b\n", " ".repeat(30)));
+    let cut = format!("al: a{}b", " ".repeat(8));
+    bob.expect(&cut);
+    al.expect_output(&format!("{cut}\n"));
     al.type_text("/msg BOB psst\n");
     bob.expect("al (private): psst");
     al.expect_output("to bob (private): psst\n");
