@@ -269,7 +269,7 @@ impl Client {
     /// sees the same broken connection.
     fn send(&self, line: &str) {
         if let Some(socket) = &self.socket {
-            let _ = (&**socket).write_all(format!("{line}\n").as_bytes());
+            let _ = socket.as_ref().write_all(format!("{line}\n").as_bytes());
         }
     }
 
@@ -365,7 +365,7 @@ fn open_socket(host: &str, port: u16) -> Result<TcpStream, String> {
     Err(why)
 }
 
-// The prompts.
+// Beyond the first reading: the prompts.
 
 impl Client {
     /// Asks for the host (`host:port` answers both), then the port. A host

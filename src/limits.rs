@@ -283,7 +283,7 @@ impl Read for PacedSocket {
         if let Err(TryRecvError::Disconnected) = self.hangup.try_recv() {
             return Ok(0);
         }
-        let n = (&*self.socket).read(buf)?;
+        let n = self.socket.as_ref().read(buf)?;
         match self.pace(Cost { lines: n as f64 / MAX_LINE_BYTES as f64, kib: 0.0 }) {
             Ok(()) => Ok(n),
             Err(Hungup) => Ok(0),

@@ -294,7 +294,9 @@ impl Room {
 
     /// One line for one connection, in this round.
     fn post(&mut self, id: u64, line: String) {
-        self.post_shared(id, Arc::from(line));
+        if let Some(member) = self.members.get_mut(&id) {
+            member.pending.push(Arc::from(line));
+        }
     }
 
     /// A private answer (`/who`, `/help`, an error) for connection `id`,
@@ -312,12 +314,6 @@ impl Room {
         let kib = line.len() as f64 / 1024.0;
         let _ = self.limits.charge(id, member.peer.ip(), Cost { lines: kib, kib });
         self.post(id, line);
-    }
-
-    fn post_shared(&mut self, id: u64, line: Arc<str>) {
-        if let Some(member) = self.members.get_mut(&id) {
-            member.pending.push(line);
-        }
     }
 
     /// One line for every joined user but `except`. It is made once and
@@ -357,7 +353,7 @@ impl Room {
     }
 }
 
-// Beyond the report: names being chosen, the history, the teacher's console.
+// Beyond the first reading: names being chosen, the history, shutting down.
 
 impl Room {
     /// Before a new connection from `ip`: if as many from there as may be
