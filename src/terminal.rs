@@ -294,18 +294,28 @@ fn columns(text: &str) -> usize {
 /// `line` cut into rows of at most `width` columns, each row after the first
 /// indented. Only a line's first row starts at column 0, so nothing someone
 /// sends can start a row of its own there and pass for the server's
-/// (`* bob left`), however many spaces it is padded with. Our own escape
-/// codes (the log's dimming: `ESC [`, then up to a byte from `@` to `~`)
-/// take no columns, so no row breaks inside one.
+/// (`* bob left`), however many spaces it is padded with. A row breaks at
+/// its last space, if it has one past its start, so words stay whole. Our
+/// own escape codes (the log's dimming: `ESC [`, then up to a byte from `@`
+/// to `~`) take no columns, so no row breaks inside one; our own `\n` (the
+/// console's `/who` is a line per user) starts a line of its own.
 fn wrap(line: &str, width: usize) -> String {
     let (mut rows, mut used, mut in_code) = (String::new(), 0, false);
+    // The current row's last space: where it is in `rows`, the columns after.
+    let mut space: Option<(usize, usize)> = None;
     for c in line.chars() {
         let code = in_code || c == '\x1b';
         in_code = c == '\x1b' || (in_code && (c == '[' || !('@'..='~').contains(&c)));
         let wide = if code { 0 } else { columns(c.encode_utf8(&mut [0; 4])) };
-        if used + wide > width.max(8) {
-            rows.push_str("\n  ");
-            used = 2;
+        while used + wide > width.max(8) {
+            let (at, after) = space.take().unwrap_or((rows.len(), 0));
+            rows.replace_range(at..at + usize::from(at < rows.len()), "\n  ");
+            used = 2 + after;
+        }
+        match c {
+            '\n' => (used, space) = (0, None),
+            ' ' if used > 2 => space = Some((rows.len(), 0)),
+            _ => space.iter_mut().for_each(|(_, after)| *after += wide),
         }
         rows.push(c);
         used += wide;
@@ -397,8 +407,13 @@ mod tests {
     #[test]
     fn only_the_first_row_of_a_wrapped_line_starts_at_column_0() {
         let padded = format!("bob: hi{}* bob left", " ".repeat(13));
-        assert_eq!(wrap(&padded, 20), "bob: hi             \n  * bob left");
+        assert_eq!(wrap(&padded, 20), "bob: hi            \n  * bob left");
         assert_eq!(wrap("日本語です", 8), "日本語で\n  す");
+        // Words stay whole; a word wider than a row is cut.
+        assert_eq!(wrap("al: one two three", 10), "al: one\n  two\n  three");
+        assert_eq!(wrap("al: abcdefghijk", 10), "al:\n  abcdefgh\n  ijk");
+        // Our own lines (the console's `/who`) each start at column 0.
+        assert_eq!(wrap("* online (2)\n*   1  al", 14), "* online (2)\n*   1  al");
         assert_eq!(wrap("\x1b[2mabcdefgh\x1b[0m", 8), "\x1b[2mabcdefgh\x1b[0m");
     }
 }

@@ -215,9 +215,13 @@ fn ctrl_d_on_the_console_does_not_stop_the_server() {
     console.expect_output("* the server goes on; /quit stops it\r\n");
     let mut bob = Conn::connect(format!("127.0.0.1:{port}").parse().unwrap());
     bob.expect_greeting();
-    bob.send("bob");
-    bob.expect_prefix("* welcome bob;");
-    console.expect_output("* bob joined\r\n");
+    let name = "bobbybobbybobbybobbybobb"; // 24 letters: `/who` is 89 columns
+    bob.send(name);
+    bob.expect_prefix(&format!("* welcome {name};"));
+    console.expect_output(&format!("* {name} joined\r\n"));
+    // Each line of the console's `/who` starts a row of its own, unwrapped.
+    console.type_text("/who\r");
+    console.expect_output(&format!("* online (1): {name}\r\n*        1  {name}  127.0.0.1\r\n"));
     console.type_text("/quit\r");
     bob.expect("* server is shutting down");
     let (code, _) = console.wait_exit();
