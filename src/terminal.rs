@@ -294,31 +294,27 @@ fn columns(text: &str) -> usize {
 /// `line` cut into rows of at most `width` columns, each row after the first
 /// indented. Only a line's first row starts at column 0, so nothing someone
 /// sends can start a row of its own there and pass for the server's
-/// (`* bob left`), however many spaces it is padded with. A row breaks at
-/// its last space, if it has one past its start, so words stay whole. Our
-/// own escape codes (the log's dimming: `ESC [`, then up to a byte from `@`
-/// to `~`) take no columns, so no row breaks inside one; our own `\n` (the
+/// (`* bob left`), however many spaces it is padded with. A word that does
+/// not fit on the row, but would on the next, starts the next. Our own
+/// escape codes (the log's dimming: `ESC [`, then up to a byte from `@` to
+/// `~`) take no columns, so no row breaks inside one; our own `\n` (the
 /// console's `/who` is a line per user) starts a line of its own.
 fn wrap(line: &str, width: usize) -> String {
-    let (mut rows, mut used, mut in_code) = (String::new(), 0, false);
-    // The current row's last space: where it is in `rows`, the columns after.
-    let mut space: Option<(usize, usize)> = None;
-    for c in line.chars() {
+    let (width, mut rows, mut used, mut in_code) = (width.max(8), String::new(), 0, false);
+    for (at, c) in line.char_indices() {
         let code = in_code || c == '\x1b';
         in_code = c == '\x1b' || (in_code && (c == '[' || !('@'..='~').contains(&c)));
         let wide = if code { 0 } else { columns(c.encode_utf8(&mut [0; 4])) };
-        while used + wide > width.max(8) {
-            let (at, after) = space.take().unwrap_or((rows.len(), 0));
-            rows.replace_range(at..at + usize::from(at < rows.len()), "\n  ");
-            used = 2 + after;
+        let word = || columns(line[at + 1..].split([' ', '\n']).next().unwrap_or_default());
+        if c == ' ' && used > 2 && used + 1 + word() > width && 2 + word() <= width {
+            (rows, used) = (rows + "\n  ", 2); // instead of the space
+            continue;
         }
-        match c {
-            '\n' => (used, space) = (0, None),
-            ' ' if used > 2 => space = Some((rows.len(), 0)),
-            _ => space.iter_mut().for_each(|(_, after)| *after += wide),
+        if used + wide > width {
+            (rows, used) = (rows + "\n  ", 2);
         }
         rows.push(c);
-        used += wide;
+        used = if c == '\n' { 0 } else { used + wide };
     }
     rows
 }
@@ -409,9 +405,9 @@ mod tests {
         let padded = format!("bob: hi{}* bob left", " ".repeat(13));
         assert_eq!(wrap(&padded, 20), "bob: hi            \n  * bob left");
         assert_eq!(wrap("日本語です", 8), "日本語で\n  す");
-        // Words stay whole; a word wider than a row is cut.
+        // Words stay whole; a word wider than a row is cut where it must be.
         assert_eq!(wrap("al: one two three", 10), "al: one\n  two\n  three");
-        assert_eq!(wrap("al: abcdefghijk", 10), "al:\n  abcdefgh\n  ijk");
+        assert_eq!(wrap("al: abcdefghijk", 10), "al: abcdef\n  ghijk");
         // Our own lines (the console's `/who`) each start at column 0.
         assert_eq!(wrap("* online (2)\n*   1  al", 14), "* online (2)\n*   1  al");
         assert_eq!(wrap("\x1b[2mabcdefgh\x1b[0m", 8), "\x1b[2mabcdefgh\x1b[0m");

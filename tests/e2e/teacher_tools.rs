@@ -235,10 +235,11 @@ fn padded_lines_cannot_start_a_row_on_a_users_terminal() {
         in_a_narrow_terminal("client", &["--host", "127.0.0.1", "--port", &port, "--name", "al"]);
     al.expect_output("* welcome al;");
     bob.expect("* al joined");
-    // `bob: ` and the spaces fill the row exactly.
+    // `bob: ` and the spaces fill the row exactly; the row breaks at the
+    // last space, which goes.
     let spaces = " ".repeat(WIDTH - "bob: ".len());
     bob.send(&format!("{spaces}* bob left"));
-    let screen = al.expect_output(&format!("bob: {spaces}\r\n  * bob left"));
+    let screen = al.expect_output(&format!("bob: {}\r\n  * bob left", &spaces[1..]));
     assert_never_at_a_row_start(&screen, "before");
     // Longer padding: wherever the row breaks, not at the notice's start.
     bob.send(&format!("{spaces}{spaces} * bob left"));
@@ -260,10 +261,11 @@ fn padded_lines_cannot_start_a_row_on_the_teachers_console() {
     bob.send("bob");
     bob.expect_prefix("* welcome bob;");
     console.expect_output(" * bob joined\r\n");
-    // `HH:MM bob: ` and the spaces fill the row exactly.
+    // `HH:MM bob: ` and the spaces fill the row exactly; the row breaks at
+    // the last space, which goes.
     let spaces = " ".repeat(WIDTH - "HH:MM bob: ".len());
     bob.send(&format!("{spaces}* bob left"));
-    let screen = console.expect_output(&format!(" bob: {spaces}\r\n  * bob left"));
+    let screen = console.expect_output(&format!(" bob: {}\r\n  * bob left", &spaces[1..]));
     assert_never_at_a_row_start(&screen, "console");
     bob.send("done");
     let screen = console.expect_output(" bob: done");
