@@ -390,6 +390,7 @@ impl Client {
         }
     }
 
+    /// Asks for the port until the answer is one.
     fn ask_port(&mut self) -> Step<u16> {
         loop {
             let answer =

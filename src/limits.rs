@@ -104,6 +104,7 @@ pub struct Permit {
 }
 
 impl Limits {
+    /// Limits with nobody connected yet.
     pub fn new(max_clients: usize, max_per_address: usize, rate: u32) -> Limits {
         let (kib, burst) = (f64::from(rate) * ROOM_KIB_PER_LINE, f64::from(FLOOD_BURST));
         let room = TokenBucket::new(kib, burst * ROOM_KIB_PER_LINE, Instant::now());
@@ -112,6 +113,7 @@ impl Limits {
         Limits { max_clients, max_per_address, rate, counts: Mutex::new(counts) }
     }
 
+    /// The counts, locked.
     fn lock(&self) -> MutexGuard<'_, Counts> {
         // A panic while the lock was held cannot leave the counts half
         // changed (each change is one statement), so a poisoned lock is

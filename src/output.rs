@@ -84,6 +84,8 @@ impl Output {
         Output { entries, dropped }
     }
 
+    /// Hands `line` to the output's thread; dropped and counted if its
+    /// queue is full.
     fn write(&self, line: String) {
         if self.entries.try_send(Entry::Line(line)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);

@@ -139,6 +139,7 @@ pub fn run_broker(inbox: Receiver<Event>, mut room: Room) {
 }
 
 impl Room {
+    /// An empty room.
     pub fn new(
         settings: Settings,
         limits: Arc<Limits>,

@@ -221,6 +221,7 @@ struct Editor {
 }
 
 impl Editor {
+    /// An empty line after `prompt`.
     fn new(prompt: &str) -> Editor {
         let (prompt, line, width) = (prompt.to_string(), String::new(), terminal_width());
         Editor { prompt, line, full: false, width }
