@@ -36,7 +36,7 @@ use crate::protocol::{self, Command, Line, MAX_SERVER_LINE_BYTES};
 use crate::terminal::{self, Screen, Typed};
 use crate::text;
 
-// Beyond the report: leaving, and coming back, in a file beside this one.
+// Beyond the report: leaving, and coming back (a file beside this one).
 #[path = "reconnect.rs"]
 mod reconnect;
 
@@ -224,9 +224,8 @@ impl Client {
         }
     }
 
-    /// Sends a typed line, and shows a chat line as the others will see it,
-    /// cleaned as the server cleans it (the server never echoes it). `Break`
-    /// for `/quit`, which is `quit`'s.
+    /// Sends a typed line, and shows a chat line cleaned as the others will
+    /// see it (the server never echoes it). `Break` for `/quit`: `quit`'s.
     fn send_typed(&mut self, name: &str, line: &str) -> ControlFlow<()> {
         match protocol::parse_command(&text::cut_gaps(&text::sanitize(line))) {
             Some(Command::Quit) => return Break(()),
@@ -345,8 +344,8 @@ fn run_listener(number: u64, socket: &TcpStream, inputs: &SyncSender<Input>) {
     let _ = inputs.send(Input::Lost(number, why));
 }
 
-/// How long to try to reach the server. A host on the LAN that is switched
-/// off never answers at all, and the operating system's own limit is minutes.
+/// How long to try to reach the server: a host switched off never answers,
+/// and the operating system's own limit is minutes.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connects to the first address of `host` that answers.
