@@ -97,8 +97,7 @@ struct Client {
     screen: Arc<Screen>,
     host: String,
     port: u16,
-    /// The connection, while there is one. The main thread writes to it, the
-    /// listener reads it: both work on a shared `&TcpStream`, as the server.
+    /// The connection, if any: written here, read by its listener (`&TcpStream`).
     socket: Option<Arc<TcpStream>>,
     /// Connections made so far; the last one's number is the current one's.
     connections: u64,
