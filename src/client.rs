@@ -145,7 +145,10 @@ impl Client {
         loop {
             let (host, port) = self.ask_address(config)?;
             match self.connect(host, port) {
-                Ok(()) => return Continue(()),
+                Ok(greeting) => {
+                    self.screen.print(&greeting);
+                    return Continue(());
+                }
                 Err(why) if config.host.is_some() && config.port.is_some() => {
                     return Break(End::Failed(why.to_string()));
                 }
@@ -237,8 +240,9 @@ impl Client {
     }
 
     /// Connects to `host:port`, starts the connection's listener and reads
-    /// the server's first line: its greeting, or why it cannot take us.
-    fn connect(&mut self, host: String, port: u16) -> Result<(), NoConnection> {
+    /// the server's first line: its greeting (returned: shown only before
+    /// the user is asked for a name), or why it cannot take us.
+    fn connect(&mut self, host: String, port: u16) -> Result<String, NoConnection> {
         let unreachable = |why: String| {
             NoConnection::Unreachable(format!("cannot connect to {host}:{port}: {why}"))
         };
@@ -253,10 +257,7 @@ impl Client {
         (self.socket, self.host, self.port) = (Some(socket), host, port);
         match self.line_from_server() {
             Continue(Some(line)) => match line.strip_prefix(protocol::ERROR) {
-                None => {
-                    self.screen.print(&line);
-                    Ok(())
-                }
+                None => Ok(line),
                 Some(why) => Err(NoConnection::Refused(why.to_string())),
             },
             _ => Err(NoConnection::Closed),

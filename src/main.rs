@@ -4,8 +4,8 @@
 //! two programs, `chat_server.py` and `chat_client.py` (§6), are here one
 //! program with two subcommands, `chatroom server` and `chatroom client`.
 //!
-//! The files, in the order a chat line travels through them; these six are
-//! the first reading (the README says which parts):
+//! The files, in the order a chat line travels through them; the first five
+//! are the first reading (the README says which parts):
 //! - `main.rs`: this file, which hands over to one of the two programs;
 //! - `client.rs`: prompts, connects, then sends what is typed and prints what
 //!   arrives (report §3.2, §4.2, §5, §6);
@@ -15,7 +15,8 @@
 //!   gets which line (how this server "manages the communication", §3.1);
 //! - `outbox.rs`: each client's outbox and writer thread;
 //! - `protocol.rs`: the wire: reading a line, commands, the words of every
-//!   line, used by both programs.
+//!   line, used by both programs (after the first reading: the files above
+//!   call it by names that say what they do).
 //!
 //! Beyond the report, one concern a file: `text.rs` (text made safe to
 //! show), `names.rs` (what a name may be), `limits.rs` (connections and

@@ -70,7 +70,7 @@ impl Client {
             self.wait(pause)?;
             pause = (pause * 2).min(MAX_RETRY_PAUSE);
             let again = self.connect(self.host.clone(), self.port).map_err(|e| e.to_string());
-            match again.map(|()| self.choose_name(Some(name.to_string()))) {
+            match again.map(|_greeting| self.choose_name(Some(name.to_string()))) {
                 Ok(Continue(name)) => {
                     self.screen.print("* connected again");
                     return Continue(name);
