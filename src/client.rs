@@ -239,9 +239,8 @@ impl Client {
         Continue(())
     }
 
-    /// Connects to `host:port`, starts the connection's listener and reads
-    /// the server's first line: its greeting (returned: shown only before
-    /// the user is asked for a name), or why it cannot take us.
+    /// Connects to `host:port`, starts its listener and reads the server's
+    /// first line: its greeting (returned), or why it cannot take us.
     fn connect(&mut self, host: String, port: u16) -> Result<String, NoConnection> {
         let unreachable = |why: String| {
             NoConnection::Unreachable(format!("cannot connect to {host}:{port}: {why}"))
