@@ -1,5 +1,5 @@
 //! The command line: the two subcommands, their flags and `--help` (beyond
-//! the report, whose programs take no arguments and ask for everything).
+//! the report, whose programs are started without any and ask, §6).
 //! Parsed by hand: two subcommands with a handful of flags do not need a
 //! library, and this file is all there is to it.
 

@@ -5,10 +5,10 @@
 //! a field to type one's own (§3.2, §4.2); on an error it shows the error and
 //! closes the connection (§5). Here the terminal is the window.
 //!
-//! Three kinds of thread, as in the Go book's `netcat`:
+//! Three kinds of thread, as in *The Go Programming Language*'s `netcat`:
 //! - the **main thread** ([`run`]) asks the questions, then runs the chat: it
 //!   alone writes to the socket, and prints what arrives;
-//! - the **keyboard** thread (`terminal.rs`) reads what is typed;
+//! - the **keyboard** thread (`terminal.rs`) reads (and draws) what is typed;
 //! - a **listener** per connection ([`run_listener`]) reads the socket.
 //!
 //! The keyboard and the listener hand what they read to the main thread over

@@ -1,6 +1,6 @@
 //! The teacher's console: the server's own terminal, where the teacher types
-//! `/say`, `/who`, `/kick` and `/quit` (beyond the report, whose server only
-//! prints its errors there, §5).
+//! `/say`, `/who`, `/kick`, `/ban` and `/quit` (beyond the report, which
+//! describes no console: its server shows its errors there, §5).
 //!
 //! The console holds no state of its own: its commands reach the broker as
 //! events, like everything else that touches the room, and the broker

@@ -1,6 +1,7 @@
 //! Limits: who may connect, and how fast each address may send (beyond the
-//! report: its server takes every connection and relays as fast as anyone
-//! types, so one student with a script can fill the server or flood the room).
+//! report, which sets none: a server without them takes every connection and
+//! relays as fast as anyone sends, as `examples/report_server.py` does, so
+//! one student with a script can fill the server or flood the room).
 //!
 //! Limits are per IP address, not per connection: otherwise one student
 //! opens a hundred connections and gets a hundred allowances. Each address
@@ -238,18 +239,18 @@ impl Drop for Permit {
 /// The socket as a reader reads it: every byte read counts against the
 /// sender's allowance (a KiB costs as much as a line), in a line or in one
 /// that never ends, so endless bytes are paced like endless lines. Once the
-/// connection is over (`hangup`), it reads as ended: a flooder's reader
+/// connection is over (its writer has ended), it reads as ended: a flooder's reader
 /// stops at once, and does not read on what it can no longer send.
 pub struct PacedSocket {
     pub socket: Arc<TcpStream>,
     pub permit: Permit,
     /// Nothing is ever sent on it: its sender is held by the connection's
     /// writer and dropped when the writer ends, which wakes a wait at once.
-    pub hangup: Receiver<()>,
+    pub writer_ended: Receiver<()>,
 }
 
 /// The connection is over: its writer has ended, and closed it.
-pub struct Hungup;
+pub struct WriterEnded;
 
 impl PacedSocket {
     /// A new connection's cost, a line and a notice, before it is greeted:
@@ -271,10 +272,10 @@ impl PacedSocket {
 
     /// Takes `cost` (see [`Limits::charge`]), waiting as long as it asks, or
     /// until the connection is over: then `Err`.
-    pub fn pace(&self, cost: Cost) -> Result<(), Hungup> {
+    pub fn pace(&self, cost: Cost) -> Result<(), WriterEnded> {
         let Permit { limits, ip, id } = &self.permit;
-        match self.hangup.recv_timeout(limits.charge(*id, *ip, cost)) {
-            Err(RecvTimeoutError::Disconnected) => Err(Hungup),
+        match self.writer_ended.recv_timeout(limits.charge(*id, *ip, cost)) {
+            Err(RecvTimeoutError::Disconnected) => Err(WriterEnded),
             _ => Ok(()),
         }
     }
@@ -282,13 +283,13 @@ impl PacedSocket {
 
 impl Read for PacedSocket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Err(TryRecvError::Disconnected) = self.hangup.try_recv() {
+        if let Err(TryRecvError::Disconnected) = self.writer_ended.try_recv() {
             return Ok(0);
         }
         let n = self.socket.as_ref().read(buf)?;
         match self.pace(Cost { lines: n as f64 / MAX_LINE_BYTES as f64, kib: 0.0 }) {
             Ok(()) => Ok(n),
-            Err(Hungup) => Ok(0),
+            Err(WriterEnded) => Ok(0),
         }
     }
 }

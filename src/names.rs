@@ -11,8 +11,8 @@
 //! names); and the rarer look-alikes of `confusables.txt` (`rn` for `m`,
 //! Greek and Cyrillic letters beyond the common ones below).
 //!
-//! All of this is beyond the student's report: its Python chat took any line
-//! as a name, unchecked.
+//! All of this is beyond the student's report, which says nothing of what a
+//! name may be (`examples/report_server.py` takes any line as a name).
 
 use crate::text;
 

@@ -1,8 +1,9 @@
 //! One user's outbox and writer: every line for a client goes into its
 //! outbox, and its writer thread, the only thread that writes to that
 //! socket, sends it on (apart from the one refusal line the accept loop
-//! writes to a connection it turns away). Beyond the report, whose server
-//! writes to every client in turn from the thread of whoever spoke.
+//! writes to a connection it turns away). Beyond the report, which does not
+//! say how a line reaches the others (`examples/report_server.py`, one
+//! common way, writes to every client in turn from the speaker's thread).
 //!
 //! Why: if the broker wrote to sockets itself, one client that stops
 //! reading would block that write, and with it the whole room. The broker
@@ -34,9 +35,9 @@ pub const STALL: Duration = Duration::from_secs(10);
 /// How many lines may wait in one user's outbox before that user counts as
 /// having stopped reading: what bounds an outbox when nothing else does,
 /// with flood control off (`--max-line-rate 0`). With it on, [`STALL`]
-/// bounds it sooner: the room sends at most 600 lines in that time at the
-/// default rate. A line for many users is stored once, each outbox holding
-/// a pointer to it.
+/// bounds it in bytes: what the room's allowance lets through in that time
+/// (`limits::ROOM_KIB_PER_LINE`). A line for many users is stored once,
+/// each outbox holding a pointer to it.
 const OUTBOX_LINES: usize = 4096;
 
 /// The stack of each reader and writer thread. Their deepest call is a

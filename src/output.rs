@@ -1,8 +1,8 @@
 //! The server's three outputs, none of which ever makes the room wait: the
 //! log (stderr: connections, errors), the console (stdout: the room as the
 //! teacher sees it, and the console's answers) and the transcript
-//! (`--transcript FILE`). Beyond the report, whose server prints its errors
-//! on its terminal (§5) and, like any `print`, stops while that terminal is
+//! (`--transcript FILE`). Beyond the report, whose server shows its errors
+//! on its terminal (§5): a plain `print` there stops while the terminal is
 //! paused.
 //!
 //! Why: `eprintln!` blocks when stderr is a pipe nobody reads or a terminal

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::time::{Duration, Instant};
 
 use crate::limits::{Cost, Limits};
@@ -40,9 +40,9 @@ mod teacher;
 /// console, on one channel.
 pub enum Event {
     /// A new connection, from its reader: the broker gives it an outbox and
-    /// a writer, and asks for a name. The writer holds `hangup` and drops it
-    /// when it ends, which tells the reader the connection is over.
-    Arrived { id: u64, peer: SocketAddr, socket: Arc<TcpStream>, hangup: Sender<()> },
+    /// a writer, and asks for a name. The writer holds `writer_alive` and
+    /// drops it when it ends, which tells the reader the connection is over.
+    Arrived { id: u64, peer: SocketAddr, socket: Arc<TcpStream>, writer_alive: Sender<()> },
     /// A line the connection's reader read and cleaned: a name, until one
     /// is taken; then a chat line or a command.
     Said { id: u64, line: Line },
@@ -110,7 +110,7 @@ pub struct Room {
 /// The most events the broker handles in one round besides the first: then
 /// each user's lines go to their outbox (`end_round`), waking each writer
 /// once for many lines. Bounded, so that the first event's lines never wait
-/// long; 128, as a newcomer takes two events (arriving, then a name).
+/// long: 128 events are enough to batch a busy room, and quick to handle.
 const ROUND_EVENTS: usize = 128;
 
 /// The broker: handles every event until the console's `/quit`, then
@@ -119,11 +119,9 @@ const ROUND_EVENTS: usize = 128;
 pub fn run_broker(inbox: Receiver<Event>, mut room: Room) {
     loop {
         let wait = room.next_deadline().map(|at| at.saturating_duration_since(Instant::now()));
-        let first = match inbox.recv_timeout(wait.unwrap_or(Duration::MAX)) {
-            Ok(event) => Some(event),
-            Err(RecvTimeoutError::Timeout) => None, // a name deadline passed
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
+        // `None`: a name deadline passed. (The channel cannot close: the
+        // room itself holds a sender.)
+        let first = inbox.recv_timeout(wait.unwrap_or(Duration::MAX)).ok();
         let mut flow = first.map_or(ControlFlow::Continue(()), |event| room.handle(event));
         let mut more = inbox.try_iter().take(ROUND_EVENTS);
         while flow.is_continue() {
@@ -164,7 +162,9 @@ impl Room {
     /// Acts on one event; `Break` once the server is shutting down.
     fn handle(&mut self, event: Event) -> ControlFlow<()> {
         match event {
-            Event::Arrived { id, peer, socket, hangup } => self.arrive(id, peer, socket, hangup),
+            Event::Arrived { id, peer, socket, writer_alive } => {
+                self.arrive(id, peer, socket, writer_alive)
+            }
             Event::Said { id, line: Line::TooLong } => self.post(id, protocol::line_too_long()),
             Event::Said { id, line: Line::Text(text) } => match self.name_of(id) {
                 None => self.try_name(id, text),
@@ -186,13 +186,19 @@ impl Room {
     /// A new connection: its outbox and writer, the greeting, and a deadline
     /// to choose a name by (report §6: once connected, the client asks for a
     /// name).
-    fn arrive(&mut self, id: u64, peer: SocketAddr, socket: Arc<TcpStream>, hangup: Sender<()>) {
+    fn arrive(
+        &mut self,
+        id: u64,
+        peer: SocketAddr,
+        socket: Arc<TcpStream>,
+        writer_alive: Sender<()>,
+    ) {
         let (events, done) = (self.events.clone(), self.done.clone());
-        // Held by the writer, with `done` and `hangup`, all dropped when it
+        // Held by the writer, with `done` and `writer_alive`, all dropped when it
         // ends; called if a write failed.
         let ended = move |why| {
             let _ = events.send(Event::Ended { id, why });
-            drop((done, hangup));
+            drop((done, writer_alive));
         };
         let max_wait = (self.settings.rate > 0).then_some(outbox::STALL);
         let outbox = match outbox::start_writer(id, socket, max_wait, ended) {
@@ -276,8 +282,9 @@ impl Room {
     }
 
     /// Takes a connection out of the room and, if it had joined, tells
-    /// everyone else. Its last lines go to its outbox, which is then dropped:
-    /// the writer sends what is queued and closes the connection.
+    /// everyone else. Its last lines go to its outbox (unless it is too slow
+    /// to take them), which is then dropped: the writer sends what is queued
+    /// and closes the connection.
     fn leave(&mut self, id: u64, why: Leave) {
         let Some(mut member) = self.members.remove(&id) else {
             return; // already gone: the reader's end after a kick, say
@@ -364,9 +371,10 @@ impl Room {
         let here = |id: &u64| self.members.get(id).is_some_and(|m| m.peer.ip() == ip);
         let choosing_here: Vec<u64> =
             self.choosing.iter().map(|&(_, id)| id).filter(here).collect();
-        if choosing_here.len() >= self.limits.choosing_per_address()
-            && let Some(&oldest) = choosing_here.first()
-        {
+        if choosing_here.len() < self.limits.choosing_per_address() {
+            return;
+        }
+        if let Some(&oldest) = choosing_here.first() {
             let newer = "newer connections from its address wait to choose a name";
             output::log(format!("{} closed: {newer}", self.members[&oldest].peer));
             self.post(oldest, protocol::name_crowded());

@@ -67,8 +67,9 @@ pub fn run(config: Config) -> Result<(), String> {
     let addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    // The events channel: every reader, every writer and the console hold a
-    // sender (`events`, cloned); the broker holds the receiver (`inbox`).
+    // The events channel: every reader and the console hold a sender
+    // (`events`, cloned), and so does the room, to give each writer a way to
+    // say it ended; the broker holds the receiver (`inbox`).
     let (events, inbox) = mpsc::sync_channel(EVENT_QUEUE);
     // Beyond the report: the teacher's console, and the outputs it shows.
     console::start_console(events.clone(), config.transcript.as_deref())?;
@@ -188,11 +189,15 @@ fn run_reader(
     // shared `&TcpStream` too, so the reader and the writer each hold an
     // `Arc` of it. It closes when both have let go.
     let socket = Arc::new(socket);
-    let (hangup, hung_up) = mpsc::channel();
-    let paced = PacedSocket { socket: Arc::clone(&socket), permit, hangup: hung_up };
+    // Nothing is ever sent on this channel: the writer holds `writer_alive`
+    // and drops it when it ends, and the reader hears `writer_ended` close.
+    let (writer_alive, writer_ended) = mpsc::channel();
+    // Beyond the report: the socket as read through flood control
+    // (`limits.rs`): a read waits as long as the sender's allowance asks.
+    let paced = PacedSocket { socket: Arc::clone(&socket), permit, writer_ended };
     // Beyond the report: arriving costs a line, for the join notice to come.
     paced.pay_arrival();
-    let _ = events.send(Event::Arrived { id, peer, socket, hangup });
+    let _ = events.send(Event::Arrived { id, peer, socket, writer_alive });
     let mut input = BufReader::with_capacity(READ_BUFFER_BYTES, paced);
     let mut buf = Vec::new();
     let ended = loop {

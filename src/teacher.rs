@@ -1,5 +1,5 @@
 //! What the teacher's console commands do to the room: `/say`, `/who`,
-//! `/kick` and `/ban` (beyond the report, whose server has no console).
+//! `/kick` and `/ban` (beyond the report, which describes no console).
 //! Part of `room.rs` (its child module, so it sees the room's own fields),
 //! kept apart because the report's design has none of it.
 //!

@@ -9,8 +9,8 @@
 //! name may be (`names.rs`), look-alike letters of other scripts (real text
 //! that a class writing in Russian needs) and normalisation (std has none).
 //!
-//! All of this is beyond the student's report: its Python chat sent every line
-//! on to the others exactly as it arrived.
+//! All of this is beyond the student's report, which does not say what is
+//! done to a line (`examples/report_server.py` sends it on as it arrived).
 
 /// Makes text safe to print on another person's terminal, and trims its end
 /// (its start is kept: pasted code keeps its indentation).
