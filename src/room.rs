@@ -371,10 +371,9 @@ impl Room {
         let here = |id: &u64| self.members.get(id).is_some_and(|m| m.peer.ip() == ip);
         let choosing_here: Vec<u64> =
             self.choosing.iter().map(|&(_, id)| id).filter(here).collect();
-        if choosing_here.len() < self.limits.choosing_per_address() {
-            return;
-        }
-        if let Some(&oldest) = choosing_here.first() {
+        if choosing_here.len() >= self.limits.choosing_per_address() {
+            // Never empty here: `choosing_per_address` is at least 1.
+            let oldest = choosing_here[0];
             let newer = "newer connections from its address wait to choose a name";
             output::log(format!("{} closed: {newer}", self.members[&oldest].peer));
             self.post(oldest, protocol::name_crowded());
