@@ -219,9 +219,9 @@ impl Client {
                     },
                 },
             };
-            match typed {
-                Typed::Line(line) if self.send_typed(&name, &line).is_continue() => {}
-                _ => return self.quit(), // `/quit`, Ctrl-D, Ctrl-C
+            let Typed::Line(line) = typed else { return self.quit() }; // Ctrl-D, Ctrl-C
+            if self.send_typed(&name, &line).is_break() {
+                return self.quit(); // `/quit`
             }
         }
     }

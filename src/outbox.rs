@@ -139,8 +139,8 @@ pub fn start_writer(
 /// was queued meanwhile, in one system call (and with `TCP_NODELAY` one
 /// packet). Ends when the outbox closes, `None`; or with why the user must
 /// leave: a write failed, or the next batch waited longer than `max_wait`
-/// (then it and the rest are dropped, not sent hours late). Either way it
-/// then shuts the socket down, which also ends the connection's reader.
+/// (then it and the rest are dropped, not sent hours late). Either way
+/// `start_writer` then shuts the socket down, which ends the reader too.
 fn run_writer(
     socket: &TcpStream,
     arriving: &Receiver<(Instant, Batch)>,

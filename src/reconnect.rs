@@ -39,7 +39,7 @@ impl Client {
     pub(super) fn quit(&mut self) -> End {
         self.send("/quit");
         let deadline = Instant::now() + QUIT_WAIT;
-        while self.socket.is_some() {
+        loop {
             match self.inbox.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(Input::Heard(n, line)) if n == self.connections => self.screen.print(&line),
                 Ok(Input::Lost(n, _)) if n == self.connections => break,

@@ -40,9 +40,9 @@ mod teacher;
 /// console, on one channel.
 pub enum Event {
     /// A new connection, from its reader: the broker gives it an outbox and
-    /// a writer, and asks for a name. The writer holds `writer_alive` and
-    /// drops it when it ends, which tells the reader the connection is over.
-    Arrived { id: u64, peer: SocketAddr, socket: Arc<TcpStream>, writer_alive: Sender<()> },
+    /// a writer, and asks for a name. The writer holds `alive` and drops it
+    /// when it ends, which tells the reader the connection is over.
+    Arrived { id: u64, peer: SocketAddr, socket: Arc<TcpStream>, alive: Sender<()> },
     /// A line the connection's reader read and cleaned: a name, until one
     /// is taken; then a chat line or a command.
     Said { id: u64, line: Line },
@@ -162,9 +162,7 @@ impl Room {
     /// Acts on one event; `Break` once the server is shutting down.
     fn handle(&mut self, event: Event) -> ControlFlow<()> {
         match event {
-            Event::Arrived { id, peer, socket, writer_alive } => {
-                self.arrive(id, peer, socket, writer_alive)
-            }
+            Event::Arrived { id, peer, socket, alive } => self.arrive(id, peer, socket, alive),
             Event::Said { id, line: Line::TooLong } => self.post(id, protocol::line_too_long()),
             Event::Said { id, line: Line::Text(text) } => match self.name_of(id) {
                 None => self.try_name(id, text),
@@ -186,19 +184,13 @@ impl Room {
     /// A new connection: its outbox and writer, the greeting, and a deadline
     /// to choose a name by (report §6: once connected, the client asks for a
     /// name).
-    fn arrive(
-        &mut self,
-        id: u64,
-        peer: SocketAddr,
-        socket: Arc<TcpStream>,
-        writer_alive: Sender<()>,
-    ) {
+    fn arrive(&mut self, id: u64, peer: SocketAddr, socket: Arc<TcpStream>, alive: Sender<()>) {
         let (events, done) = (self.events.clone(), self.done.clone());
-        // Held by the writer, with `done` and `writer_alive`, all dropped when it
-        // ends; called if a write failed.
+        // Held by the writer, with `done` and `alive`, all dropped when it
+        // ends; called when it ends with why the user must leave.
         let ended = move |why| {
             let _ = events.send(Event::Ended { id, why });
-            drop((done, writer_alive));
+            drop((done, alive));
         };
         let max_wait = (self.settings.rate > 0).then_some(outbox::STALL);
         let outbox = match outbox::start_writer(id, socket, max_wait, ended) {

@@ -16,8 +16,8 @@
 //!   **outputs** (`output.rs`), which write the log, the console's output
 //!   and the transcript so that nobody else ever waits on them.
 //!
-//! A line travels: client → reader → [`Event`] → broker → outbox → writer →
-//! every other client.
+//! A line travels: client → reader → [`Event`] → broker (which gathers each
+//! user's lines for a round) → outbox → writer → every other client.
 //!
 //! Not here: what the broker does with a line (`room.rs`), how a line is read
 //! and worded (`protocol.rs`), the limits (`limits.rs`).
@@ -190,14 +190,15 @@ fn run_reader(
     // `Arc` of it. It closes when both have let go.
     let socket = Arc::new(socket);
     // Nothing is ever sent on this channel: the writer holds `writer_alive`
-    // and drops it when it ends, and the reader hears `writer_ended` close.
+    // and drops it when it ends; the reader's socket (`PacedSocket`) then
+    // hears `writer_ended` close, and reads as ended.
     let (writer_alive, writer_ended) = mpsc::channel();
     // Beyond the report: the socket as read through flood control
     // (`limits.rs`): a read waits as long as the sender's allowance asks.
     let paced = PacedSocket { socket: Arc::clone(&socket), permit, writer_ended };
     // Beyond the report: arriving costs a line, for the join notice to come.
     paced.pay_arrival();
-    let _ = events.send(Event::Arrived { id, peer, socket, writer_alive });
+    let _ = events.send(Event::Arrived { id, peer, socket, alive: writer_alive });
     let mut input = BufReader::with_capacity(READ_BUFFER_BYTES, paced);
     let mut buf = Vec::new();
     let ended = loop {
