@@ -242,17 +242,17 @@ impl Client {
     /// Connects to `host:port`, starts its listener and reads the server's
     /// first line: its greeting (returned), or why it cannot take us.
     fn connect(&mut self, host: String, port: u16) -> Result<String, NoConnection> {
-        let unreachable = |why: String| {
+        let cannot_connect = |why: String| {
             NoConnection::Unreachable(format!("cannot connect to {host}:{port}: {why}"))
         };
-        let socket = Arc::new(open_socket(&host, port).map_err(unreachable)?);
+        let socket = Arc::new(open_socket(&host, port).map_err(cannot_connect)?);
         self.connections += 1;
         let (number, reading, inputs) =
             (self.connections, Arc::clone(&socket), self.inputs.clone());
         // Spawn: the listener of this connection. It ends with the connection.
         let work = move || run_listener(number, &reading, &inputs);
         let builder = thread::Builder::new().name(format!("listener-{number}"));
-        builder.spawn(work).map_err(|e| unreachable(e.to_string()))?;
+        builder.spawn(work).map_err(|e| cannot_connect(e.to_string()))?;
         (self.socket, self.host, self.port) = (Some(socket), host, port);
         match self.line_from_server() {
             Continue(Some(line)) => match line.strip_prefix(protocol::ERROR) {

@@ -86,7 +86,7 @@ impl Outbox {
     /// writer that has ended is dropped: its end is already on its way to
     /// the broker as an event.
     pub fn send(&self, batch: Batch) -> Result<(), Full> {
-        let mut queued = count(&self.queued);
+        let mut queued = lock(&self.queued);
         let late =
             queued.since.zip(self.max_wait).is_some_and(|(since, max)| since.elapsed() > max);
         if late || queued.lines + batch.len() > OUTBOX_LINES {
@@ -100,7 +100,7 @@ impl Outbox {
 }
 
 /// What is queued, locked.
-fn count(queued: &Mutex<Queued>) -> MutexGuard<'_, Queued> {
+fn lock(queued: &Mutex<Queued>) -> MutexGuard<'_, Queued> {
     // A panic while counting cannot leave the count half changed.
     queued.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -152,13 +152,13 @@ fn run_writer(
         if max_wait.is_some_and(|max| since.elapsed() > max) {
             return Some(Leave::TooSlow);
         }
-        let mut left = count(queued);
-        (left.lines, left.since) = (left.lines - lines.len(), Some(since));
-        drop(left);
+        let mut queue = lock(queued);
+        (queue.lines, queue.since) = (queue.lines - lines.len(), Some(since));
+        drop(queue);
         if let Err(e) = write_lines(socket, &lines) {
             return Some(if is_timeout(&e) { Leave::TooSlow } else { Leave::Lost });
         }
-        count(queued).since = None;
+        lock(queued).since = None;
     }
     None
 }

@@ -224,7 +224,8 @@ pub fn joined(name: &str) -> String {
 pub enum Leave {
     /// They typed `/quit`.
     Quit,
-    /// Their connection ended without a word (closed, reset, broken).
+    /// Their connection ended without a word (closed, reset, broken); or,
+    /// before a name was chosen, the server closed it (`room.rs`).
     Lost,
     /// They stopped reading: their outbox filled, or a write waited too long.
     TooSlow,

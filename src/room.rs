@@ -183,7 +183,7 @@ impl Room {
 
     /// A new connection: its outbox and writer, the greeting, and a deadline
     /// to choose a name by (report §6: once connected, the client asks for a
-    /// name).
+    /// name; here the server's greeting asks, and the client shows it).
     fn arrive(&mut self, id: u64, peer: SocketAddr, socket: Arc<TcpStream>, alive: Sender<()>) {
         let (events, done) = (self.events.clone(), self.done.clone());
         // Held by the writer, with `done` and `alive`, all dropped when it
