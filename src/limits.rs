@@ -239,8 +239,9 @@ impl Drop for Permit {
 /// The socket as a reader reads it: every byte read counts against the
 /// sender's allowance (a KiB costs as much as a line), in a line or in one
 /// that never ends, so endless bytes are paced like endless lines. Once the
-/// connection is over (its writer has ended), it reads as ended: a flooder's reader
-/// stops at once, and does not read on what it can no longer send.
+/// connection is over (its writer has ended), it reads as ended: a
+/// flooder's reader stops at once, and does not read on what it can no
+/// longer send.
 pub struct PacedSocket {
     pub socket: Arc<TcpStream>,
     pub permit: Permit,
