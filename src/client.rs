@@ -162,7 +162,8 @@ impl Client {
 
     /// Report §6: "once connected it asks for a name". Sends names until the
     /// server welcomes one, and returns it; a name sent after the server's
-    /// deadline goes again on a new connection.
+    /// deadline goes again on a new connection (after pauses, if the server
+    /// is gone: `connect_again`).
     fn choose_name(&mut self, mut name: Option<String>) -> Step<String> {
         loop {
             let attempt = match name.take() {
@@ -172,7 +173,7 @@ impl Client {
             };
             if self.socket.is_none() {
                 if let Err(why) = self.connect(self.host.clone(), self.port) {
-                    return Break(End::Failed(why.to_string()));
+                    self.connect_again(why.to_string())?;
                 }
             }
             self.send(&attempt);

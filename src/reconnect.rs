@@ -53,30 +53,35 @@ impl Client {
     /// The connection has ended. A shutdown or a removal, said by the server
     /// in `last`, ends the client; anything else is a lost connection, and
     /// the client connects again and rejoins. Returns the name rejoined with.
-    pub(super) fn reconnect(&mut self, last: &str, mut why: String, name: &str) -> Step<String> {
+    pub(super) fn reconnect(&mut self, last: &str, why: String, name: &str) -> Step<String> {
         if last == protocol::shutting_down().trim_end() {
             return Break(End::ServerStopped);
         }
         if let Some(reason) = last.strip_prefix(protocol::REMOVED) {
             return Break(End::Removed(reason.to_string()));
         }
+        self.connect_again(why)?;
+        let name = self.choose_name(Some(name.to_string()))?;
+        self.screen.print("* connected again");
+        Continue(name)
+    }
+
+    /// The connection was lost (`why`): connects again, with growing pauses
+    /// between tries; an error once `--retries` tries have failed.
+    pub(super) fn connect_again(&mut self, mut why: String) -> Step<()> {
         self.socket = None;
         let mut pause = Duration::from_secs(1);
         for attempt in 1..=self.retries {
             let (tries, seconds) = (self.retries, pause.as_secs());
+            let state = if attempt == 1 { "connection lost" } else { "still not connected" };
             self.screen.print(&format!(
-                "! connection lost ({why}); trying again in {seconds} s ({attempt} of {tries})"
+                "! {state} ({why}); trying again in {seconds} s ({attempt} of {tries})"
             ));
             self.wait(pause)?;
             pause = (pause * 2).min(MAX_RETRY_PAUSE);
-            let again = self.connect(self.host.clone(), self.port).map_err(|e| e.to_string());
-            match again.map(|_greeting| self.choose_name(Some(name.to_string()))) {
-                Ok(Continue(name)) => {
-                    self.screen.print("* connected again");
-                    return Continue(name);
-                }
-                Ok(Break(End::Failed(e))) | Err(e) => why = e,
-                Ok(Break(end)) => return Break(end),
+            match self.connect(self.host.clone(), self.port) {
+                Ok(_greeting) => return Continue(()),
+                Err(e) => why = e.to_string(),
             }
         }
         let (host, port) = (&self.host, self.port);

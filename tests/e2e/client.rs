@@ -239,6 +239,28 @@ fn a_name_taken_meanwhile_is_asked_for_again() {
     al.expect_output("* connected again\n");
 }
 
+/// The server lost while the user is at the name prompt: the typed name is
+/// sent once the client has connected again, with the same pauses and
+/// tries as after a lost chat.
+#[test]
+fn a_server_lost_at_the_name_prompt_is_tried_again() {
+    let mut server = Server::start(&[]);
+    let port = server.addr.port().to_string();
+    let mut al = Client::start(&["--host", "127.0.0.1", "--port", &port]);
+    al.expect_output("Name: ");
+    server.kill();
+    al.type_text("al\n");
+    al.expect_output(&format!(
+        "! connection lost (cannot connect to 127.0.0.1:{port}: Connection refused (os error \
+         111)); trying again in 1 s (1 of 17)\n"
+    ));
+    let again = Server::start(&["--port", &port]);
+    al.expect_output("* welcome al;");
+    let mut bob = again.join("bob");
+    al.type_text("back\n");
+    bob.expect("al: back");
+}
+
 /// A `/kick` is not a lost connection: the client shows the server's words
 /// and ends (exit 1), without trying again.
 #[test]

@@ -284,8 +284,8 @@ fn reconnect_pauses_grow_to_five_seconds() {
         (refused.as_str(), 5, 5),
     ];
     for (why, seconds, attempt) in expected {
-        let line =
-            format!("! connection lost ({why}); trying again in {seconds} s ({attempt} of 17)\n");
+        let state = if attempt == 1 { "connection lost" } else { "still not connected" };
+        let line = format!("! {state} ({why}); trying again in {seconds} s ({attempt} of 17)\n");
         assert_eq!(al.expect_output(&line), "", "nothing before try {attempt}");
     }
 }
