@@ -42,9 +42,10 @@ messages (/msg) are never shown, nor kept in the transcript. Connections and
 errors are logged on stderr ('2> server.log' keeps them apart).
 
 The server's terminal is the teacher's console: /say TEXT, /who,
-/kick NAME [REASON], /ban ADDRESS [MINUTES], /quit (or Ctrl-C), /help. Without a terminal of its
-own (stdin closed: nohup, a service; or started in the background with &)
-the console is off and the server simply runs.";
+/kick NAME [REASON], /ban ADDRESS [MINUTES], /quit (or Ctrl-C on an empty
+line), /help. Without a terminal of its own (stdin closed: nohup, a service;
+or started in the background with &) the console is off and the server
+simply runs.";
 
 const CLIENT_USAGE: &str = "\
 Usage: chatroom client [--host HOST] [--port PORT] [--name NAME] [--retries N]
@@ -62,7 +63,8 @@ Options:
 
 In the chat: /who lists who is online, /msg NAME TEXT talks to one person,
 /help lists the commands, /quit (or Ctrl-D, or Ctrl-C) leaves. In a terminal,
-the line you type stays whole while others' lines arrive above it.";
+the line you type stays whole while others' lines arrive above it, and
+Ctrl-C clears it first.";
 
 /// What the command line asks for.
 pub enum Mode {
@@ -152,7 +154,8 @@ impl Flags {
                 None => (arg.as_str(), None),
             };
             if !known.split(' ').any(|known| known == flag) {
-                return Err(format!("unknown option '{arg}'"));
+                let what = if arg.starts_with('-') { "unknown option" } else { "unexpected word" };
+                return Err(format!("{what} '{arg}'"));
             }
             let missing = || format!("{flag} needs a value");
             let value = inline.or_else(|| args.next().cloned()).ok_or_else(missing)?;

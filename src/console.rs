@@ -46,9 +46,9 @@ pub fn start_console(events: SyncSender<Event>, transcript: Option<&str>) -> Res
 }
 
 /// The console thread: each typed line becomes an event for the broker, or
-/// is answered here (`/help`, a mistake). Ctrl-C stops the server as `/quit`
-/// does; Ctrl-D in the editor only says how to stop it, so that a stray key
-/// cannot end a class.
+/// is answered here (`/help`, a mistake). Ctrl-C on an empty line stops the
+/// server as `/quit` does (on a half-typed one it clears it); Ctrl-D in the
+/// editor only says how to stop it: a stray key must not end a class.
 fn run_console(events: &SyncSender<Event>, typed: Receiver<Typed>, editing: bool) {
     for input in typed {
         let parsed = match input {
@@ -94,6 +94,11 @@ fn parse_console(line: &str) -> Result<Option<Event>, String> {
         }
         "/quit" => Event::Shutdown,
         "/help" => return Err(console_help()),
+        _ if !word.starts_with('/') => {
+            return Err(error(
+                "that is not a command: /say TEXT tells everyone (/help lists them)",
+            ));
+        }
         _ => {
             return Err(error(&format!(
                 "unknown console command {word} (type /help for the list)"
@@ -163,8 +168,12 @@ mod tests {
         assert_eq!(parse_console("/kick").err(), refused("! usage: /kick NAME [REASON]\n"));
         assert_eq!(parse_console("/say").err(), refused("! usage: /say TEXT\n"));
         assert_eq!(
-            parse_console("hello").err(),
-            refused("! unknown console command hello (type /help for the list)\n")
+            parse_console("/hello").err(),
+            refused("! unknown console command /hello (type /help for the list)\n")
+        );
+        assert_eq!(
+            parse_console("hello all").err(),
+            refused("! that is not a command: /say TEXT tells everyone (/help lists them)\n")
         );
     }
 }

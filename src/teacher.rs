@@ -27,13 +27,15 @@ impl Room {
     }
 
     /// `/who` on the console: the users in `/who`'s order, each with the
-    /// number `/kick` takes (a name may be hard to type) and their address.
+    /// number `/kick` takes (a name may be hard to type) and their address,
+    /// in columns (the name last: its width varies).
     pub(super) fn list_users(&self) -> String {
         let mut list = protocol::online(self.names());
         for (&id, member) in self.in_order.values().filter_map(|id| self.members.get_key_value(id))
         {
             let name = member.name.as_deref().unwrap_or_default();
-            list.push_str(&protocol::notice(&format!("  {id:>6}  {name}  {}", member.peer.ip())));
+            let ip = member.peer.ip();
+            list.push_str(&protocol::notice(&format!("  {id:>6}  {ip:<15}  {name}")));
         }
         list
     }

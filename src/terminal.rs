@@ -21,7 +21,8 @@ use crate::protocol::{self, Line, MAX_LINE_BYTES};
 pub enum Typed {
     /// A line, finished with Enter.
     Line(String),
-    /// Ctrl-C in the line editor.
+    /// Ctrl-C in the line editor, on an empty line (on a half-typed one it
+    /// clears the line, as in a shell: a stray key ends nothing).
     Interrupt,
     /// The end of input: Ctrl-D on an empty line, or a pipe's end.
     End,
@@ -175,11 +176,15 @@ impl Screen {
     }
 
     /// A prompt was answered: the editor keeps the question and the answer
-    /// on screen (a plain terminal has echoed them already).
+    /// on screen. A plain terminal has echoed the answer already; a pipe
+    /// echoes nothing, so the answer is written after the question, which
+    /// the next line would otherwise follow on the same row.
     pub fn answered(&self, prompt: &str, answer: &str) {
         if self.editor.is_some() {
             self.prompt("");
             self.print(&format!("{prompt}{answer}"));
+        } else if !io::stdin().is_terminal() {
+            write_out(&format!("{answer}\n"));
         }
     }
 
@@ -239,10 +244,11 @@ impl Editor {
                 self.width = terminal_width();
                 return Some(Typed::Line(std::mem::take(&mut self.line)));
             }
-            b"\x03" => return Some(Typed::Interrupt), // Ctrl-C
+            b"\x03" if !self.line.is_empty() => self.line.clear(), // Ctrl-C
+            b"\x03" => return Some(Typed::Interrupt),
             b"\x04" if self.line.is_empty() => return Some(Typed::End), // Ctrl-D
             b"\x7f" | b"\x08" => drop(self.line.pop()), // Backspace: a character, not a byte
-            b"\x15" => self.line.clear(),             // Ctrl-U
+            b"\x15" => self.line.clear(),               // Ctrl-U
             b"\x17" => {
                 // Ctrl-W: the spaces before the cursor, then the word.
                 let kept = self.line.trim_end().trim_end_matches(|c| c != ' ').len();

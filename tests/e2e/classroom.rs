@@ -62,7 +62,9 @@ fn console_help_and_errors() {
         let _ = server.expect_stdout_prefix("*   /");
     }
     server.console("hello?");
-    server.expect_stdout("! unknown console command hello? (type /help for the list)");
+    server.expect_stdout("! that is not a command: /say TEXT tells everyone (/help lists them)");
+    server.console("/hello");
+    server.expect_stdout("! unknown console command /hello (type /help for the list)");
     server.console("/kick");
     server.expect_stdout("! usage: /kick NAME [REASON]");
     server.console("/who");

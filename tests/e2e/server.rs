@@ -173,6 +173,9 @@ fn command_line_help_version_and_usage_errors() {
     run(&["server", "--bogus"])
         .code(2)
         .stderr(predicate::str::starts_with("error: unknown option '--bogus'"));
+    run(&["client", "extra"])
+        .code(2)
+        .stderr(predicate::str::starts_with("error: unexpected word 'extra'"));
     run(&["client", "--port"])
         .code(2)
         .stderr(predicate::str::starts_with("error: --port needs a value"));

@@ -128,7 +128,8 @@ fn the_server_says_where_students_join() {
 
 /// In a terminal the console is the client's line editor: what the room
 /// shows is printed above the command being typed, which stays whole;
-/// Ctrl-C shuts the server down, and the terminal is restored.
+/// Ctrl-C clears a half-typed command, then shuts the server down, and the
+/// terminal is restored.
 #[test]
 fn the_console_in_a_terminal_keeps_the_command_whole() {
     let mut console = Client::server_in_terminal(&["--port", "0"]);
@@ -144,6 +145,14 @@ fn the_console_in_a_terminal_keeps_the_command_whole() {
     console.expect_output(" * bob joined\r\n\r\x1b[K> /say hel");
     console.type_text("lo\r");
     bob.expect("* [server] hello");
+    // Ctrl-C on a half-typed command clears it, and stops nothing; on an
+    // empty line it stops the server.
+    console.type_text("/say half");
+    console.expect_output("> /say half");
+    console.type_text("\x03");
+    console.expect_output("\r\x1b[K> ");
+    console.type_text("/say still here\r");
+    bob.expect("* [server] still here");
     console.type_text("\x03");
     bob.expect("* server is shutting down");
     let (code, _) = console.wait_exit();

@@ -30,9 +30,9 @@ fn console_who_numbers_users_and_kick_takes_the_number() {
     bob.expect(&format!("* {JOSE} joined"));
     server.console("/who");
     server.expect_stdout(&format!("* online (3): bob, {JOSE}, 名前"));
-    server.expect_stdout("*        2  bob  127.0.0.10");
-    server.expect_stdout(&format!("*        3  {JOSE}  127.0.0.11"));
-    server.expect_stdout("*        1  名前  127.0.0.12");
+    server.expect_stdout("*        2  127.0.0.10       bob");
+    server.expect_stdout(&format!("*        3  127.0.0.11       {JOSE}"));
+    server.expect_stdout("*        1  127.0.0.12       名前");
     server.console("/kick 3 spamming the room");
     server.expect_stdout(&format!("* removed {JOSE}"));
     jose.expect("! you were removed by the server: spamming the room");
@@ -49,7 +49,7 @@ fn console_who_numbers_users_and_kick_takes_the_number() {
     server.expect_stdout("! no user named 3");
     server.console("/who");
     server.expect_stdout("* online (1): bob");
-    server.expect_stdout("*        2  bob  127.0.0.10");
+    server.expect_stdout("*        2  127.0.0.10       bob");
     bob.send("/who");
     bob.expect("* online (1): bob");
 }
