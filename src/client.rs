@@ -161,9 +161,8 @@ impl Client {
     }
 
     /// Report §6: "once connected it asks for a name". Sends names until the
-    /// server welcomes one, and returns it; a name sent after the server's
-    /// deadline goes again on a new connection (after pauses, if the server
-    /// is gone: `connect_again`).
+    /// server welcomes one, and returns it; a name sent late, or with the
+    /// server gone, goes again on a new connection (`connect_again`).
     fn choose_name(&mut self, mut name: Option<String>) -> Step<String> {
         loop {
             let attempt = match name.take() {
