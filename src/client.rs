@@ -24,7 +24,7 @@
 //! Not here: the line editor (`terminal.rs`), the words (`protocol.rs`).
 
 use std::collections::VecDeque;
-use std::io::{BufReader, Write};
+use std::io::{self, BufReader, IsTerminal, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::ops::ControlFlow::{self, Break, Continue};
 use std::sync::Arc;
@@ -83,10 +83,9 @@ enum End {
 /// Going on with a value, or ending.
 type Step<T> = ControlFlow<End, T>;
 
-/// How many inputs may wait for the main thread. A listener that finds the
-/// channel full (a paused screen, a full pipe) waits before reading on, so
-/// the server sees a reader who stopped, and the client's memory stays
-/// bounded: this many lines of at most [`MAX_SERVER_LINE_BYTES`], 8 MiB.
+/// How many inputs may wait for the main thread: a listener that finds the
+/// channel full (a paused screen) waits before reading on, so the server sees
+/// a reader who stopped, and memory stays under 64 × 128 KiB, 8 MiB.
 const INPUT_QUEUE: usize = 64;
 
 /// The client, as the main thread holds it.
@@ -150,12 +149,12 @@ impl Client {
                     return Continue(());
                 }
                 Err(why) if config.host.is_some() && config.port.is_some() => {
-                    return Break(End::Failed(why.to_string()));
+                    return Break(End::Failed(why.words()));
                 }
                 Err(NoConnection::Unreachable(why)) => self
                     .screen
                     .print(&format!("! {why} (is the server running? is the port right?)")),
-                Err(why) => self.screen.print(&format!("! {why}")),
+                Err(refused) => self.screen.print(&format!("! {}", refused.words())),
             }
         }
     }
@@ -165,6 +164,7 @@ impl Client {
     /// server gone, goes again on a new connection (`connect_again`).
     fn choose_name(&mut self, mut name: Option<String>) -> Step<String> {
         loop {
+            let given = name.is_some(); // not typed at this prompt: `--name`, or rejoining
             let attempt = match name.take() {
                 // Cleaned as the server cleans it: the name the others see.
                 Some(name) => text::sanitize(&name).trim().to_string(),
@@ -172,7 +172,7 @@ impl Client {
             };
             if self.socket.is_none() {
                 if let Err(why) = self.connect(self.host.clone(), self.port) {
-                    self.connect_again(why.to_string())?;
+                    self.connect_again(why.words())?;
                 }
             }
             self.send(&attempt);
@@ -184,6 +184,11 @@ impl Client {
                     return Continue(attempt);
                 }
                 Some(line) if !line.starts_with(protocol::NAME_DEADLINE) => {
+                    // No terminal, nobody to ask: stdin holds chat, not names.
+                    if given && !io::stdin().is_terminal() {
+                        let why = line.strip_prefix(protocol::ERROR).unwrap_or(&line);
+                        return Break(End::Failed(format!("name {attempt} refused: {why}")));
+                    }
                     self.screen.print(&line)
                 }
                 _ => {
@@ -257,9 +262,11 @@ impl Client {
         match self.line_from_server() {
             Continue(Some(line)) => match line.strip_prefix(protocol::ERROR) {
                 None => Ok(line),
-                Some(why) => Err(NoConnection::Refused(why.to_string())),
+                Some(why) => {
+                    Err(NoConnection::Refused(format!("server refused the connection: {why}")))
+                }
             },
-            _ => Err(NoConnection::Closed),
+            _ => Err(NoConnection::Refused("the server closed the connection".into())),
         }
     }
 
@@ -297,22 +304,19 @@ impl Client {
     }
 }
 
-/// Why a connection could not be made.
+/// Why a connection could not be made, in words to show.
 enum NoConnection {
     /// Nothing answered: `cannot connect to HOST:PORT: why`.
     Unreachable(String),
-    /// The server answered with a `! ` line, and closed.
+    /// The server answered with a `! ` line and closed, or closed at once.
     Refused(String),
-    /// The server closed the connection without a word.
-    Closed,
 }
 
-impl std::fmt::Display for NoConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+impl NoConnection {
+    /// What to show: the words it holds.
+    fn words(self) -> String {
         match self {
-            NoConnection::Unreachable(why) => write!(f, "{why}"),
-            NoConnection::Refused(why) => write!(f, "server refused the connection: {why}"),
-            NoConnection::Closed => write!(f, "the server closed the connection"),
+            NoConnection::Unreachable(why) | NoConnection::Refused(why) => why,
         }
     }
 }
@@ -327,11 +331,8 @@ fn run_listener(number: u64, socket: &TcpStream, inputs: &SyncSender<Input>) {
             Ok(Some(Line::Text(line))) => text::sanitize(&line),
             Ok(Some(Line::TooLong)) => {
                 buf.truncate(MAX_SERVER_LINE_BYTES); // it holds one byte more
-                let start = text::sanitize(&String::from_utf8_lossy(&buf));
-                format!(
-                    "{start} [cut: the line was longer than {} KiB]",
-                    MAX_SERVER_LINE_BYTES / 1024
-                )
+                let (start, kib) = (String::from_utf8_lossy(&buf), MAX_SERVER_LINE_BYTES / 1024);
+                text::sanitize(&format!("{start} [cut: the line was longer than {kib} KiB]"))
             }
             Ok(None) => break "the server closed the connection".to_string(),
             Err(e) => break e.to_string(),
@@ -402,11 +403,10 @@ impl Client {
         }
     }
 
-    /// Asks `prompt` and waits for the answer, trimmed and cleaned, or
-    /// `default` for none; a line typed ahead answers at once. Ctrl-D means
-    /// the user changed their mind. Meanwhile the server may speak: the name
-    /// deadline passing ends the connection quietly (`choose_name` makes a
-    /// new one).
+    /// Asks `prompt`; the answer, trimmed and cleaned, or `default` for none
+    /// (a line typed ahead answers at once; Ctrl-D: the user changed their
+    /// mind). A name deadline passing meanwhile ends the connection quietly:
+    /// `choose_name` makes a new one.
     fn ask(&mut self, prompt: &str, default: &str) -> Step<String> {
         self.screen.prompt(prompt);
         loop {

@@ -81,7 +81,7 @@ impl Client {
             pause = (pause * 2).min(MAX_RETRY_PAUSE);
             match self.connect(self.host.clone(), self.port) {
                 Ok(_greeting) => return Continue(()),
-                Err(e) => why = e.to_string(),
+                Err(e) => why = e.words(),
             }
         }
         let (host, port) = (&self.host, self.port);

@@ -61,16 +61,35 @@ fn flags_skip_prompts_and_ctrl_d_leaves() {
     assert!(!client.all.contains("Server host"), "no prompt when flags answer");
 }
 
-/// A `--name` the server refuses is explained, then asked for.
+/// In a terminal, a `--name` the server refuses is explained, then asked for.
 #[test]
 fn refused_flag_name_falls_back_to_the_prompt() {
     let server = Server::start(&[]);
     let port = server.addr.port().to_string();
-    let mut client = Client::start(&["--port", &port, "--host", "127.0.0.1", "--name", "a b"]);
-    client.expect_output("! a name may hold only letters, digits, _ and -, not ' '; try again\n");
+    let args = ["--port", &port, "--host", "127.0.0.1", "--name", "a b"];
+    let mut client = Client::in_terminal(&args, "dumb");
+    client.expect_output("! a name may hold only letters, digits, _ and -, not ' '; try again\r\n");
     client.expect_output("Name: ");
     client.type_text("ab\n");
     client.expect_output("* welcome ab;");
+}
+
+/// From a pipe, a `--name` the server refuses is an error (exit 1): nobody
+/// is there to ask, and the lines piped after it are chat, never a name.
+#[test]
+fn a_refused_name_from_a_pipe_is_an_error() {
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let port = server.addr.port().to_string();
+    let mut client = Client::start(&["--host", "127.0.0.1", "--port", &port, "--name", "Bob"]);
+    client.type_text("hi\n");
+    let (code, stderr) = client.wait_exit();
+    assert_eq!(code, Some(1), "output: {}", client.all);
+    assert_eq!(stderr, "error: name Bob refused: the name Bob is taken; try another\n");
+    assert!(!client.all.contains("Name: "), "asked for a name: {}", client.all);
+    // `hi` was sent neither as a name nor as a line: bob is alone.
+    bob.send("/who");
+    bob.expect("* online (1): bob");
 }
 
 /// Nothing listening: `error: cannot connect to HOST:PORT: REASON`, exit 1.
@@ -217,12 +236,13 @@ fn a_lost_connection_comes_back() {
 }
 
 /// Back after a lost connection, but someone has taken the name meanwhile:
-/// the client asks for another.
+/// in a terminal, the client asks for another.
 #[test]
 fn a_name_taken_meanwhile_is_asked_for_again() {
     let mut server = Server::start(&[]);
     let port = server.addr.port().to_string();
-    let mut al = Client::start(&["--host", "127.0.0.1", "--port", &port, "--name", "al"]);
+    let args = ["--host", "127.0.0.1", "--port", &port, "--name", "al"];
+    let mut al = Client::in_terminal(&args, "dumb");
     al.expect_output("* welcome al;");
     server.kill();
     // A stand-in on the same port, where someone has taken the name: the
@@ -232,13 +252,13 @@ fn a_name_taken_meanwhile_is_asked_for_again() {
     standin.send("* welcome to chatroom, please enter your name");
     standin.expect("al");
     standin.send("! the name al is taken; try another");
-    al.expect_output("! the name al is taken; try another\n");
+    al.expect_output("! the name al is taken; try another\r\n");
     al.expect_output("Name: ");
     al.type_text("al2\n");
     standin.expect("al2");
     standin.send("* welcome al2; online (2): AL, al2 (type /help for commands)");
     al.expect_output("* welcome al2;");
-    al.expect_output("* connected again\n");
+    al.expect_output("* connected again\r\n");
 }
 
 /// The server lost while the user is at the name prompt: the typed name is
