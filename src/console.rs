@@ -89,7 +89,7 @@ fn parse_console(line: &str) -> Result<Option<Event>, String> {
             let (ip, minutes) = args.split_once(' ').unwrap_or((args, "60"));
             match (ip.parse(), minutes.trim().parse()) {
                 (Ok(ip), Ok(minutes @ 1..=MAX_BAN_MINUTES)) => Event::Ban { ip, minutes },
-                _ => return Err(error("usage: /ban ADDRESS [MINUTES, at most a week]")),
+                _ => return Err(error("usage: /ban ADDRESS [MINUTES, 1 to 10080: a week]")),
             }
         }
         "/quit" => Event::Shutdown,

@@ -151,7 +151,14 @@ fn check(target: &Target, groups: &[Group], wait: Duration) -> Result<bool, Stri
     println!("chatroom protocol check: {label}");
     // A first server, to fail early and clearly if there is none; rules
     // that count who is online need an empty room.
-    let mut crowded = !Server::start(target, wait)?.settle();
+    let first = Server::start(target, wait)?;
+    let greets = Peer::open(first.addr, None, None, wait, Default::default())
+        .map_err(|e| e.to_string())
+        .and_then(|mut peer| peer.want(peer::GREETING).map_err(|failure| failure.got));
+    if let Err(got) = greets {
+        println!("(no greeting on connecting, got {got}: every rule starts with it, and fails)");
+    }
+    let mut crowded = !first.settle();
     if crowded {
         println!("(the room is not empty and quiet: rules that count who is online will fail)");
     }
@@ -235,10 +242,16 @@ impl Server {
         };
         // Keep its stdout drained.
         thread::spawn(move || stdout.lines().map_while(Result::ok).for_each(drop));
-        let server = Server { launched: Some(launched), addr };
-        // Given its port, it says nothing: wait until it accepts connections.
+        let mut server = Server { launched: Some(launched), addr };
+        // Given its port, it says nothing: wait until it accepts connections,
+        // or ends (a typo in the command, a missing file: the usual mistakes).
         let deadline = Instant::now() + Duration::from_secs(10);
         while given && TcpStream::connect_timeout(&server.addr, wait).is_err() {
+            let child = server.launched.as_mut().map(|launched| &mut launched.0);
+            if let Some(Ok(Some(status))) = child.map(|child| child.try_wait()) {
+                let why = format!("ended at once ({status}); run it by hand to see why");
+                return Err(format!("the server ({cmd}) {why}"));
+            }
             if Instant::now() > deadline {
                 return Err(format!("the server ({cmd}) did not accept connections within 10 s"));
             }
@@ -261,6 +274,7 @@ impl Server {
             let quiet = Duration::from_millis(500);
             let probe = Peer::open(self.addr, None, None, quiet, Default::default());
             let empty = probe.and_then(|mut p| {
+                p.skip_earlier = true; // history for newcomers: old lines, not live ones
                 let joined =
                     p.want(peer::GREETING).and_then(|()| p.say("checker")).and_then(|()| p.line());
                 let alone = joined.map(|line| line.starts_with("* welcome checker; online (1)"));

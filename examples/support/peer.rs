@@ -36,7 +36,12 @@ impl fmt::Display for Failure {
                 None => escaped,
             }
         };
-        let (sent, expected, got) = (show(&self.sent), show(&self.expected), show(&self.got));
+        let sent = if self.sent.is_empty() {
+            "(nothing yet: just connected)".into()
+        } else {
+            show(&self.sent)
+        };
+        let (expected, got) = (show(&self.expected), show(&self.got));
         write!(f, "sent:     {sent}\nexpected: {expected}\ngot:      {got}")
     }
 }

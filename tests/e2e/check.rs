@@ -80,6 +80,49 @@ fn a_server_that_is_not_there_is_a_clear_error() {
     assert!(stderr.trim_end().ends_with("(is the server running?)"), "{stderr}");
 }
 
+/// A server command that ends at once (a typo, a missing file) is said to
+/// have ended, with its status, not to be slow to accept connections.
+#[test]
+fn a_server_that_ends_at_once_is_said_to() {
+    let output = check(&["--server", "false {port}"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let why = "ended at once (exit status: 1); run it by hand to see why";
+    assert_eq!(stderr, format!("error: the server (false {{port}}) {why}\n"));
+}
+
+/// `--addr` on a server used before, whose history newcomers are shown:
+/// those old lines do not make the room look busy, and the history rule
+/// finds its own line among them.
+#[test]
+fn a_used_server_with_history_is_checked_by_address() {
+    let server = Server::start(&[]);
+    let mut al = server.join("al");
+    al.send("said long before");
+    al.send("/quit");
+    al.expect("* bye al, see you soon");
+    let output = check(&["--addr", &server.addr.to_string(), "--only", "optional"]);
+    let card = String::from_utf8_lossy(&output.stdout);
+    assert!(!card.contains("not empty"), "{card}");
+    assert!(card.contains("\n  yes   history: newcomers see what was said\n"), "{card}");
+}
+
+/// A server that never greets is said to, once, before the rules that all
+/// fail for it; a failure with nothing sent yet says so.
+#[test]
+fn a_server_that_never_greets_is_said_to() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    // Accepts (the kernel's queue does) and says nothing.
+    let output = check(&["--addr", &addr, "--only", "handshake", "--wait", "0.2"]);
+    let card = String::from_utf8_lossy(&output.stdout);
+    let note = "(no greeting on connecting, got nothing within 0.2 s (on client's connection): \
+                every rule starts with it, and fails)";
+    assert!(card.contains(&format!("\n{note}\n")), "{card}");
+    assert!(card.contains("\n        sent:     (nothing yet: just connected)\n"), "{card}");
+    drop(silent);
+}
+
 /// A server written from the README's protocol alone (`tests/e2e/readme_server.py`),
 /// which words its name refusals and its `/help` its own way, as the README
 /// allows: every rule holds. The checker demands what the README says, no

@@ -106,7 +106,7 @@ fn console_ban_removes_an_address_and_keeps_it_out() {
     nameless.expect_greeting();
     for usage in ["/ban nonsense", "/ban 127.0.0.2 0", "/ban 127.0.0.2 10081", "/ban"] {
         server.console(usage);
-        server.expect_stdout("! usage: /ban ADDRESS [MINUTES, at most a week]");
+        server.expect_stdout("! usage: /ban ADDRESS [MINUTES, 1 to 10080: a week]");
     }
     server.console("/ban 127.0.0.2 5");
     server.expect_stdout("* banned 127.0.0.2 for 5 min");
