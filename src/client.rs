@@ -164,7 +164,7 @@ impl Client {
     /// server gone, goes again on a new connection (`connect_again`).
     fn choose_name(&mut self, mut name: Option<String>) -> Step<String> {
         loop {
-            let given = name.is_some(); // not typed at this prompt: `--name`, or rejoining
+            let given = name.is_some(); // not typed just now: `--name`, a rejoin, a retry
             let attempt = match name.take() {
                 // Cleaned as the server cleans it: the name the others see.
                 Some(name) => text::sanitize(&name).trim().to_string(),
