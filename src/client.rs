@@ -176,9 +176,16 @@ impl Client {
                 }
             }
             self.send(&attempt);
-            // `* ` welcomes, `! ` says why not; the deadline's `! `, or no
-            // answer at all, means the connection has ended.
-            match self.line_from_server()? {
+            // `* ` welcomes (after the history, `* [earlier] ` lines), `! `
+            // says why not; the deadline's `! `, or no answer at all, means
+            // the connection has ended.
+            let answer = loop {
+                match self.line_from_server()? {
+                    Some(line) if line.starts_with(protocol::EARLIER) => self.screen.print(&line),
+                    answer => break answer,
+                }
+            };
+            match answer {
                 Some(line) if line.starts_with(protocol::NOTICE) => {
                     self.screen.print(&line);
                     return Continue(attempt);

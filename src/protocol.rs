@@ -197,11 +197,15 @@ pub fn private_sent(to: &str, text: &str) -> String {
     format!("to {to} (private): {text}\n")
 }
 
+/// How a line of the history begins.
+pub const EARLIER: &str = "* [earlier] ";
+
 /// `* [earlier] LINE`: a public line said before a newcomer joined, sent
-/// to them after the welcome and marked, so nobody takes it for a live one.
+/// to them just before the welcome and marked, so nobody takes it for a
+/// live one.
 pub fn earlier(line: &str) -> String {
     let line = line.trim_end();
-    notice(&format!("[earlier] {}", line.strip_prefix(NOTICE).unwrap_or(line)))
+    format!("{EARLIER}{}\n", line.strip_prefix(NOTICE).unwrap_or(line))
 }
 
 /// `* welcome NAME; online (N): ...`, the newcomer's proof that the name was

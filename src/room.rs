@@ -226,10 +226,11 @@ impl Room {
             self.by_name.insert(folded, id);
             self.in_order.insert(names::lower_case(&name), id);
             self.choosing.retain(|&(_, waiting)| waiting != id);
-            // The welcome is the newcomer's first line after the name: the
-            // client takes it as the sign that the name was accepted.
-            let mut lines = vec![Arc::from(protocol::welcome(&name, self.names()))];
-            lines.extend(self.history.iter().cloned());
+            // The history first, then the welcome: the client takes the
+            // welcome as the sign that the name was accepted, and sends the
+            // lines typed meanwhile after it, below the history.
+            let mut lines: Vec<Arc<str>> = self.history.iter().cloned().collect();
+            lines.push(Arc::from(protocol::welcome(&name, self.names())));
             if let Some(member) = self.members.get_mut(&id) {
                 member.pending.extend(lines);
             }

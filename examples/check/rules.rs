@@ -322,7 +322,7 @@ pub const RULES: &[Rule] = &[
     Rule {
         group: Group::Optional,
         name: "history: newcomers see what was said",
-        rule: "after the welcome, a newcomer may get earlier public lines as \"* [earlier] LINE\"",
+        rule: "before the welcome, a newcomer may get earlier public lines as \"* [earlier] LINE\"",
         check: history,
     },
     Rule {
@@ -715,10 +715,14 @@ fn history(ctx: &mut Ctx) -> Result<(), Failure> {
     alice.say("said before")?;
     alice.say("/who")?;
     alice.want("* online (1): alice")?;
-    let mut bob = ctx.join("bob")?;
+    let mut bob = ctx.connect()?;
     bob.skip_earlier = false;
+    bob.want(GREETING)?;
+    bob.label = "bob".into();
+    bob.say("bob")?;
     // Older lines may come before it, on a server already used (`--addr`).
-    bob.find("* [earlier] alice: said before").map(drop)
+    bob.find("* [earlier] alice: said before")?;
+    bob.want_prefix("* welcome bob; ").map(drop)
 }
 
 /// 150 lines at once: all arrive, in order, but not at once (more than a

@@ -147,7 +147,10 @@ impl Server {
     fn welcome(&self, mut conn: Conn, name: &str) -> Conn {
         conn.expect_greeting();
         conn.send(name);
-        let welcome = conn.read_line();
+        let mut welcome = conn.read_line();
+        while welcome.starts_with("* [earlier] ") {
+            welcome = conn.read_line(); // the history comes before the welcome
+        }
         assert!(
             welcome.starts_with(&format!("* welcome {name}; online (")),
             "welcome for {name}, got {welcome:?}"

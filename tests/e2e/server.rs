@@ -182,7 +182,7 @@ fn command_line_help_version_and_usage_errors() {
 }
 
 /// A newcomer is sent the last `--history` public lines (chat and the
-/// console's `/say`) right after the welcome, each marked `* [earlier] `.
+/// console's `/say`), each marked `* [earlier] `, then the welcome.
 #[test]
 fn late_joiners_see_what_was_said() {
     let mut server = Server::start(&["--history", "2"]);
@@ -194,9 +194,12 @@ fn late_joiners_see_what_was_said() {
     alice.expect("* online (1): alice");
     server.console("/say three");
     alice.skip_to("* [server] three");
-    let mut bob = server.join("bob");
+    let mut bob = server.connect();
+    bob.expect_greeting();
+    bob.send("bob");
     bob.expect("* [earlier] alice: two");
     bob.expect("* [earlier] [server] three");
+    bob.expect("* welcome bob; online (2): alice, bob (type /help for commands)");
     alice.send("four");
     bob.expect("alice: four");
 }
