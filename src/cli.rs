@@ -7,6 +7,7 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use crate::room::Settings;
+use crate::text;
 use crate::{client, server};
 
 const SERVER_USAGE: &str = "\
@@ -131,7 +132,8 @@ fn parse_client(args: &[String]) -> Result<Mode, String> {
     Ok(Mode::Client(client::Config {
         host: flags.take("--host"),
         port: flags.number("--port", "a port number", 1..=65535)?.map(|port| port as u16),
-        name: flags.take("--name"),
+        // Cleaned as a typed answer is: the name the others will see.
+        name: flags.take("--name").map(|name| text::sanitize(&name).trim().to_string()),
         retries: flags.number("--retries", "a whole number", 0..=100)?.unwrap_or(17) as u32,
     }))
 }

@@ -11,12 +11,13 @@
 //!
 //! Not here: what the commands do (`room.rs`), the outputs (`output.rs`).
 
+use std::net::SocketAddr;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
 
 use crate::output;
 use crate::protocol::{error, notice};
-use crate::room::Event;
+use crate::room::{Event, Order};
 use crate::terminal::{self, Screen, Typed};
 use crate::text;
 
@@ -28,16 +29,27 @@ const MAX_BAN_MINUTES: u64 = 7 * 24 * 60;
 const TYPED_QUEUE: usize = 16;
 
 /// Starts the keyboard, the outputs that print above it, and the console
-/// thread, which sends the teacher's commands to the broker as `events`.
-pub fn start_console(events: SyncSender<Event>, transcript: Option<&str>) -> Result<(), String> {
-    if terminal::in_background() {
-        output::start_outputs(&Screen::plain(), transcript)?;
+/// thread, which sends the teacher's commands to the broker as `events`;
+/// then says where the server listens (`local`), and how to join it.
+pub fn start(
+    events: SyncSender<Event>,
+    transcript: Option<&str>,
+    local: SocketAddr,
+) -> Result<(), String> {
+    let background = terminal::in_background();
+    let (keys, typed) = mpsc::sync_channel(TYPED_QUEUE);
+    let screen = if background { Screen::plain() } else { terminal::start_keyboard(keys, "> ") };
+    output::start_outputs(&screen, transcript)?;
+    // The first line on stdout, pinned: scripts and tests read the real port
+    // from it when the server is started with `--port 0`.
+    output::print(format!("listening on {local}"));
+    if local.ip().is_unspecified() {
+        output::print(where_to_join(local.port()));
+    }
+    if background {
         output::log("the console is off: the server was started in the background".into());
         return Ok(());
     }
-    let (keys, typed) = mpsc::sync_channel(TYPED_QUEUE);
-    let screen = terminal::start_keyboard(keys, "> ");
-    output::start_outputs(&screen, transcript)?;
     let editing = screen.editing();
     // Spawn: the console, for as long as there is a keyboard.
     let work = move || run_console(&events, typed, editing);
@@ -52,47 +64,47 @@ pub fn start_console(events: SyncSender<Event>, transcript: Option<&str>) -> Res
 fn run_console(events: &SyncSender<Event>, typed: Receiver<Typed>, editing: bool) {
     for input in typed {
         let parsed = match input {
-            Typed::Line(line) => parse_console(text::sanitize(&line).trim()),
-            Typed::Interrupt => Ok(Some(Event::Shutdown)),
-            Typed::End if editing => Err(notice("the server goes on; /quit stops it")),
-            Typed::End => return, // no terminal: the console is off
+            Typed::Text(line) => parse_console(text::sanitize(&line).trim()),
+            Typed::Interrupt => Ok(Some(Order::Quit)),
+            Typed::EndOfInput if editing => Err(notice("the server goes on; /quit stops it")),
+            Typed::EndOfInput => return, // no terminal: the console is off
         };
         match parsed {
-            Ok(Some(event)) => {
-                if events.send(event).is_err() {
+            Ok(Some(order)) => {
+                if events.send(Event::Console(order)).is_err() {
                     return; // the broker has stopped
                 }
             }
             Ok(None) => {} // an empty line
-            Err(answer) => output::console(answer),
+            Err(answer) => output::print(answer),
         }
     }
 }
 
-/// Understands one cleaned line typed on the console: the event it asks the
-/// broker for, or `Err` with the answer to print here; `None` for an empty
+/// Understands one cleaned line typed on the console: the order it gives
+/// the broker, or `Err` with the answer to print here; `None` for an empty
 /// line.
-fn parse_console(line: &str) -> Result<Option<Event>, String> {
+fn parse_console(line: &str) -> Result<Option<Order>, String> {
     let (word, args) = line.split_once(' ').map_or((line, ""), |(word, args)| (word, args.trim()));
     let event = match word {
         "" => return Ok(None),
-        "/say" if !args.is_empty() => Event::Announce(args.to_string()),
+        "/say" if !args.is_empty() => Order::Say(args.to_string()),
         "/say" => return Err(error("usage: /say TEXT")),
-        "/who" => Event::ListUsers,
+        "/who" => Order::Who,
         "/kick" if !args.is_empty() => {
             let (name, reason) = args.split_once(' ').unwrap_or((args, ""));
             let reason = if reason.trim().is_empty() { "no reason given" } else { reason.trim() };
-            Event::Kick { name: name.to_string(), reason: reason.to_string() }
+            Order::Kick { who: name.to_string(), reason: reason.to_string() }
         }
         "/kick" => return Err(error("usage: /kick NAME [REASON]")),
         "/ban" => {
             let (ip, minutes) = args.split_once(' ').unwrap_or((args, "60"));
             match (ip.parse(), minutes.trim().parse()) {
-                (Ok(ip), Ok(minutes @ 1..=MAX_BAN_MINUTES)) => Event::Ban { ip, minutes },
+                (Ok(ip), Ok(minutes @ 1..=MAX_BAN_MINUTES)) => Order::Ban { ip, minutes },
                 _ => return Err(error("usage: /ban ADDRESS [MINUTES, 1 to 10080: a week]")),
             }
         }
-        "/quit" => Event::Shutdown,
+        "/quit" => Order::Quit,
         "/help" => return Err(console_help()),
         _ if !word.starts_with('/') => {
             return Err(error(
@@ -143,11 +155,9 @@ mod tests {
 
     #[test]
     fn console_commands_are_recognised() {
-        assert!(
-            matches!(parse_console("/say hi all"), Ok(Some(Event::Announce(t))) if t == "hi all")
-        );
-        assert!(matches!(parse_console("/who"), Ok(Some(Event::ListUsers))));
-        assert!(matches!(parse_console("/quit"), Ok(Some(Event::Shutdown))));
+        assert!(matches!(parse_console("/say hi all"), Ok(Some(Order::Say(t))) if t == "hi all"));
+        assert!(matches!(parse_console("/who"), Ok(Some(Order::Who))));
+        assert!(matches!(parse_console("/quit"), Ok(Some(Order::Quit))));
         assert_eq!(parse_console("/help").err(), Some(console_help()));
         assert!(matches!(parse_console(""), Ok(None)));
     }
@@ -155,7 +165,7 @@ mod tests {
     #[test]
     fn kick_takes_a_name_and_an_optional_reason() {
         let kick = |line: &str| match parse_console(line) {
-            Ok(Some(Event::Kick { name, reason })) => (name, reason),
+            Ok(Some(Order::Kick { who, reason })) => (who, reason),
             _ => panic!("not a kick: {line}"),
         };
         assert_eq!(kick("/kick bob spamming the room"), ("bob".into(), "spamming the room".into()));

@@ -21,10 +21,11 @@ use std::collections::HashMap;
 use std::io::{self, Read};
 use std::net::{IpAddr, TcpStream};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::protocol::{self, MAX_LINE_BYTES};
+use crate::outbox::STALL;
+use crate::protocol::{self, Line, MAX_LINE_BYTES};
 
 /// How many lines one address may send at once before flood control slows it
 /// to `--max-line-rate`: a pasted block of this many lines goes through
@@ -37,7 +38,7 @@ pub const FLOOD_BURST: u32 = 100;
 /// rate, after a burst of 160 KiB, however many addresses send. Every user
 /// receives every public line, so this is what each user's link must carry:
 /// a reader on a 40 KB/s link keeps up. It also bounds the text the server
-/// holds for slow readers (`outbox::STALL`).
+/// holds for slow readers ([`STALL`]).
 pub const ROOM_KIB_PER_LINE: f64 = 1.6;
 
 /// What a line puts on screens besides its text, at most: a name of 24
@@ -55,8 +56,20 @@ pub struct Cost {
 impl Cost {
     /// A line whose text is `bytes` long, for everyone, at `lines` of the
     /// address's allowance.
-    pub fn line(lines: f64, bytes: usize) -> Cost {
+    fn line(lines: f64, bytes: usize) -> Cost {
         Cost { lines, kib: (bytes + LINE_OVERHEAD_BYTES) as f64 / 1024.0 }
+    }
+
+    /// What a line a reader read costs its sender: a line of allowance, and
+    /// what it puts on screens. Cleaning can make a line longer than the
+    /// `raw` bytes read (a byte that is not UTF-8 becomes three, U+FFFD):
+    /// what it grew by costs as much as bytes read.
+    pub fn of(line: &Line, raw: usize) -> Cost {
+        let (bytes, grown) = match line {
+            Line::Text(text) => (text.len(), text.len().saturating_sub(raw)),
+            Line::TooLong => (0, 0),
+        };
+        Cost::line(1.0 + grown as f64 / MAX_LINE_BYTES as f64, bytes)
     }
 }
 
@@ -69,6 +82,8 @@ pub struct Limits {
     /// Lines per second per address; 0: flood control off.
     rate: u32,
     counts: Mutex<Counts>,
+    /// Woken when the last connection closes ([`Limits::wait_for_all_to_close`]).
+    all_closed: Condvar,
 }
 
 struct Counts {
@@ -111,7 +126,8 @@ impl Limits {
         let room = TokenBucket::new(kib, burst * ROOM_KIB_PER_LINE, Instant::now());
         let (addresses, banned, shares) = Default::default();
         let counts = Counts { open: 0, addresses_open: 0, room, addresses, banned, shares };
-        Limits { max_clients, max_per_address, rate, counts: Mutex::new(counts) }
+        let (counts, all_closed) = (Mutex::new(counts), Condvar::new());
+        Limits { max_clients, max_per_address, rate, counts, all_closed }
     }
 
     /// The counts, locked.
@@ -155,7 +171,7 @@ impl Limits {
     /// Returns how long its reader must wait before reading on; the broker,
     /// which charges for what it sends on someone's behalf (a long `/who`),
     /// does not wait, and the reader waits the debt off before its next line.
-    pub fn charge(&self, id: u64, ip: IpAddr, cost: Cost) -> Duration {
+    fn charge(&self, id: u64, ip: IpAddr, cost: Cost) -> Duration {
         if self.rate == 0 {
             return Duration::ZERO;
         }
@@ -187,7 +203,7 @@ impl Limits {
 
     /// Whether connection `id` still owes: its share of its address's or of
     /// the room's allowance is in debt, which it has not yet waited off.
-    pub fn owes(&self, id: u64) -> bool {
+    fn owes(&self, id: u64) -> bool {
         let (now, mut counts) = (Instant::now(), self.lock());
         let shares = counts.shares.get_mut(&id).into_iter().flatten();
         shares.map(|share| share.refill(now)).any(|tokens| tokens < 0.0)
@@ -196,6 +212,27 @@ impl Limits {
     /// Keeps `ip` out until `until` (`/ban`).
     pub fn ban(&self, ip: IpAddr, until: Instant) {
         self.lock().banned.insert(ip, until);
+    }
+
+    /// Charges a private answer of `bytes` (a `/who`, `/help`, an error) to
+    /// connection `id` from `ip`, a line a KiB: a `/who` of a full room is
+    /// 100 KB, and asking for it again and again must not cost less than
+    /// sending that much. `Err` for a long answer to one who has not yet
+    /// waited off the last: requests already read cannot pile answers up in
+    /// memory faster than they are paid for.
+    pub fn charge_answer(&self, id: u64, ip: IpAddr, bytes: usize) -> Result<(), ()> {
+        if bytes > MAX_LINE_BYTES && self.owes(id) {
+            return Err(());
+        }
+        let kib = bytes as f64 / 1024.0;
+        self.charge(id, ip, Cost { lines: kib, kib });
+        Ok(())
+    }
+
+    /// Waits until every connection has closed, at most `grace`.
+    pub fn wait_for_all_to_close(&self, grace: Duration) {
+        let counts = self.lock();
+        let _ = self.all_closed.wait_timeout_while(counts, grace, |counts| counts.open > 0);
     }
 }
 
@@ -224,10 +261,22 @@ fn fair_take(
     share.take(tokens, now)
 }
 
+impl Permit {
+    /// How long a line may wait for this connection's user before they count
+    /// as too slow (`outbox.rs`): with flood control on, [`STALL`]; off, as
+    /// long as their outbox has room.
+    pub fn max_wait(&self) -> Option<Duration> {
+        (self.limits.rate > 0).then_some(STALL)
+    }
+}
+
 impl Drop for Permit {
     fn drop(&mut self) {
         let mut counts = self.limits.lock();
         counts.open -= 1;
+        if counts.open == 0 {
+            self.limits.all_closed.notify_all();
+        }
         counts.shares.remove(&self.id);
         if let Some(address) = counts.addresses.get_mut(&self.ip) {
             address.open -= 1;
@@ -242,18 +291,24 @@ impl Drop for Permit {
 /// connection is over (its writer has ended), it reads as ended: a
 /// flooder's reader stops at once, and does not read on what it can no
 /// longer send.
-pub struct PacedSocket {
-    pub socket: Arc<TcpStream>,
-    pub permit: Permit,
-    /// Nothing is ever sent on it: its sender is held by the connection's
-    /// writer and dropped when the writer ends, which wakes a wait at once.
-    pub writer_ended: Receiver<()>,
+pub struct Paced {
+    socket: Arc<TcpStream>,
+    permit: Permit,
+    /// Closes when the connection's writer ends (`outbox::start_writer`),
+    /// which wakes a wait at once.
+    writer_gone: Receiver<()>,
 }
 
 /// The connection is over: its writer has ended, and closed it.
 pub struct WriterEnded;
 
-impl PacedSocket {
+impl Paced {
+    /// The socket, read through flood control with `permit`'s allowance
+    /// until `writer_gone` closes.
+    pub fn new(socket: Arc<TcpStream>, permit: Permit, writer_gone: Receiver<()>) -> Paced {
+        Paced { socket, permit, writer_gone }
+    }
+
     /// A new connection's cost, a line and a notice, before it is greeted:
     /// taken from its address's allowance and the room's, not from its
     /// shares (empty yet), so that a newcomer waits a few seconds at most,
@@ -271,24 +326,32 @@ impl PacedSocket {
         std::thread::sleep(wait);
     }
 
-    /// Takes `cost` (see [`Limits::charge`]), waiting as long as it asks, or
-    /// until the connection is over: then `Err`.
-    pub fn pace(&self, cost: Cost) -> Result<(), WriterEnded> {
+    /// Takes `cost` from the sender's allowance, waiting as long as it asks
+    /// before the next line is read, or until the connection is over: then
+    /// `Err`.
+    pub fn pay(&self, cost: Cost) -> Result<(), WriterEnded> {
         let Permit { limits, ip, id } = &self.permit;
-        match self.writer_ended.recv_timeout(limits.charge(*id, *ip, cost)) {
+        match self.writer_gone.recv_timeout(limits.charge(*id, *ip, cost)) {
             Err(RecvTimeoutError::Disconnected) => Err(WriterEnded),
             _ => Ok(()),
         }
     }
+
+    /// Charges the leave notice to the sender's allowance, without waiting:
+    /// the connection is over, and its place is freed at once.
+    pub fn charge_leave(&self) {
+        let Permit { limits, ip, id } = &self.permit;
+        limits.charge(*id, *ip, Cost::line(1.0, 0));
+    }
 }
 
-impl Read for PacedSocket {
+impl Read for Paced {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Err(TryRecvError::Disconnected) = self.writer_ended.try_recv() {
+        if let Err(TryRecvError::Disconnected) = self.writer_gone.try_recv() {
             return Ok(0);
         }
         let n = self.socket.as_ref().read(buf)?;
-        match self.pace(Cost { lines: n as f64 / MAX_LINE_BYTES as f64, kib: 0.0 }) {
+        match self.pay(Cost { lines: n as f64 / MAX_LINE_BYTES as f64, kib: 0.0 }) {
             Ok(()) => Ok(n),
             Err(WriterEnded) => Ok(0),
         }

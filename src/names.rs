@@ -83,6 +83,22 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// Checks a cleaned, trimmed name, and gives the key that keeps names
+/// unique: two names with one key read alike, and cannot both be online.
+pub fn check(name: &str) -> Result<String, NameError> {
+    validate_name(name).map(|()| key(name))
+}
+
+/// The key of any text, valid name or not (for `/msg` and `/kick`).
+pub fn key(name: &str) -> String {
+    fold_name(name)
+}
+
+/// The form names are sorted by, in `/who` and the welcome.
+pub fn sort_key(name: &str) -> String {
+    lower_case(name)
+}
+
 /// The form of a name used to compare names: names that read the same are the
 /// same person, so they may not both be online.
 ///

@@ -124,7 +124,7 @@ pub fn start_outputs(screen: &Arc<Screen>, transcript: Option<&str>) -> Result<(
     let _ = TRANSCRIPT.set(Output::spawn("transcript", move |line| {
         if let Err(e) = file.write_all(format!("{line}\n").as_bytes()) {
             if !reported {
-                console(format!("! cannot write the transcript {path}: {e}; the room goes on"));
+                print(format!("! cannot write the transcript {path}: {e}; the room goes on"));
                 reported = true;
             }
         }
@@ -177,8 +177,8 @@ pub fn log(line: String) {
     }
 }
 
-/// A line for the console (stdout).
-pub fn console(line: String) {
+/// A line for the server's stdout: the console's answers, the room.
+pub fn print(line: String) {
     if let Some(output) = CONSOLE.get() {
         output.write(line);
     }
@@ -191,7 +191,7 @@ pub fn room(line: &str) {
     let since_1970 = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let now = since_1970.as_secs() as i64 + UTC_OFFSET.get().copied().unwrap_or(0);
     let line = line.trim_end();
-    console(format!("{} {line}", clock(now)));
+    print(format!("{} {line}", clock(now)));
     if let Some(transcript) = TRANSCRIPT.get() {
         transcript.write(format!("{} {line}", date_time(now)));
     }

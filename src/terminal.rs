@@ -19,13 +19,13 @@ use crate::protocol::{self, Line, MAX_LINE_BYTES};
 
 /// What the keyboard thread hands on.
 pub enum Typed {
-    /// A line, finished with Enter.
-    Line(String),
+    /// A line of text, finished with Enter.
+    Text(String),
     /// Ctrl-C in the line editor, on an empty line (on a half-typed one it
     /// clears the line, as in a shell: a stray key ends nothing).
     Interrupt,
     /// The end of input: Ctrl-D on an empty line, or a pipe's end.
-    End,
+    EndOfInput,
 }
 
 /// Starts the keyboard thread; returns the screen to print on.
@@ -64,15 +64,15 @@ fn read_lines<T: From<Typed>>(screen: &Screen, inputs: &SyncSender<T>) {
     let mut buf = Vec::new();
     loop {
         let input = match protocol::read_line_limited(&mut keyboard, MAX_LINE_BYTES, &mut buf) {
-            Ok(Some(Line::Text(line))) => Typed::Line(line),
+            Ok(Some(Line::Text(line))) => Typed::Text(line),
             Ok(Some(Line::TooLong)) => {
                 // The server would refuse it with the same words.
                 screen.print(protocol::line_too_long().trim_end());
                 continue;
             }
-            Ok(None) | Err(_) => Typed::End,
+            Ok(None) | Err(_) => Typed::EndOfInput,
         };
-        let end = matches!(input, Typed::End);
+        let end = matches!(input, Typed::EndOfInput);
         if inputs.send(input.into()).is_err() || end {
             return;
         }
@@ -102,7 +102,7 @@ fn edit_lines<T: From<Typed>>(screen: &Screen, inputs: &SyncSender<T>) {
         }
         bytes.drain(..used);
         if n == 0 {
-            let _ = inputs.send(Typed::End.into());
+            let _ = inputs.send(Typed::EndOfInput.into());
             return;
         }
     }
@@ -242,11 +242,11 @@ impl Editor {
         match key {
             b"\r" | b"\n" => {
                 self.width = terminal_width();
-                return Some(Typed::Line(std::mem::take(&mut self.line)));
+                return Some(Typed::Text(std::mem::take(&mut self.line)));
             }
             b"\x03" if !self.line.is_empty() => self.line.clear(), // Ctrl-C
             b"\x03" => return Some(Typed::Interrupt),
-            b"\x04" if self.line.is_empty() => return Some(Typed::End), // Ctrl-D
+            b"\x04" if self.line.is_empty() => return Some(Typed::EndOfInput), // Ctrl-D
             b"\x7f" | b"\x08" => drop(self.line.pop()), // Backspace: a character, not a byte
             b"\x15" => self.line.clear(),               // Ctrl-U
             b"\x17" => {

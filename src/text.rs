@@ -42,6 +42,12 @@ pub fn sanitize(text: &str) -> String {
     out
 }
 
+/// What the server relays of a line, and the client shows of its own:
+/// cleaned ([`sanitize`]), its long gaps cut ([`cut_gaps`]).
+pub fn clean(text: &str) -> String {
+    cut_gaps(&sanitize(text))
+}
+
 /// A run of spaces inside a line is cut to this many. A line padded with a
 /// screen's width of spaces wraps its rest onto a row of its own, where on
 /// `nc` or `telnet` it could pass for the server's (`* bob left`); eight is
