@@ -83,21 +83,40 @@ pub fn sanitize(text: &str) -> String {
     out
 }
 
-/// A run of spaces inside a line is cut to this many. A line padded with a
-/// screen's width of spaces wraps its rest onto a row of its own, where on
+/// A run of blanks inside a line is cut to this many. A line padded with a
+/// screen's width of blanks wraps its rest onto a row of its own, where on
 /// `nc` or `telnet` it could pass for the server's (`* bob left`); eight is
-/// a wide gap still. Leading spaces, indentation, are kept whole.
+/// a wide gap still. Leading blanks, indentation, are kept whole.
 const MAX_GAP: usize = 8;
 
-/// `text` (already cleaned) with every run of spaces after its first word
-/// cut to [`MAX_GAP`]: what the server relays, and what the client shows of
-/// its own line. The client wraps lines itself (`terminal.rs`).
+/// Tells whether `c` is a blank: a space of any width, General_Category `Zs`
+/// (the no-break space U+00A0, the em space U+2003, the ideographic space
+/// U+3000, ...), or the braille blank U+2800, a symbol that shows as a space.
+/// Once [`sanitize`] has removed the controls and U+2028 and U+2029, the `Zs`
+/// characters are exactly what `char::is_whitespace` (White_Space) matches.
+fn is_blank(c: char) -> bool {
+    c.is_whitespace() || c == '\u{2800}'
+}
+
+/// `text` (already cleaned) with every run of blanks after its first word
+/// cut: what the server relays, and what the client shows of its own line.
+/// The client wraps lines itself (`terminal.rs`).
+///
+/// A run of up to [`MAX_GAP`] blanks is kept as typed (a French no-break
+/// space, a Japanese ideographic space); a longer one becomes [`MAX_GAP`]
+/// plain spaces, not the first eight of what was there: the cap is about
+/// width on screen, and blanks differ in width (U+3000 takes two columns, so
+/// eight of them would be sixteen), while eight spaces are eight columns on
+/// every terminal.
 pub fn cut_gaps(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        let before = out.trim_end_matches(' ');
-        if c != ' ' || before.is_empty() || out.len() - before.len() < MAX_GAP {
+        let start = out.trim_end_matches(is_blank).len();
+        if !is_blank(c) || start == 0 || out[start..].chars().count() < MAX_GAP {
             out.push(c);
+        } else {
+            out.truncate(start);
+            out.push_str(&" ".repeat(MAX_GAP));
         }
     }
     out
@@ -358,5 +377,32 @@ mod tests {
         let padded = format!("   hi{}* bob left", " ".repeat(70));
         assert_eq!(cut_gaps(&padded), format!("   hi{}* bob left", " ".repeat(8)));
         assert_eq!(cut_gaps(&format!("{}x", " ".repeat(20))), format!("{}x", " ".repeat(20)));
+    }
+    #[test]
+    fn a_long_run_of_any_blank_is_cut_to_eight_spaces() {
+        // No-break, em, figure and ideographic spaces, and the braille blank.
+        for blank in ['\u{00A0}', '\u{2003}', '\u{2007}', '\u{2800}', '\u{3000}'] {
+            let padded = format!("hi{}* bob left", blank.to_string().repeat(30));
+            let cut = format!("hi{}* bob left", " ".repeat(8));
+            assert_eq!(cut_gaps(&padded), cut, "U+{:04X}", blank as u32);
+        }
+    }
+
+    #[test]
+    fn a_long_run_of_mixed_blanks_is_cut_to_eight_spaces() {
+        let mixed = " \u{00A0}\u{2003}\u{3000}\u{2800}".repeat(4);
+        assert_eq!(cut_gaps(&format!("a{mixed}b")), format!("a{}b", " ".repeat(8)));
+    }
+
+    #[test]
+    fn short_runs_of_blanks_and_indentation_are_kept_as_typed() {
+        // A French no-break space, a Japanese ideographic space, indentation.
+        for kept in ["Bonjour\u{00A0}!", "東京\u{3000}大阪", "\u{3000}\u{3000}\u{3000}x"] {
+            assert_eq!(cut_gaps(kept), kept);
+        }
+        let eight = format!("a{}b", "\u{3000}".repeat(8));
+        assert_eq!(cut_gaps(&eight), eight);
+        let indented = format!("{}x", "\u{2003}".repeat(20));
+        assert_eq!(cut_gaps(&indented), indented);
     }
 }

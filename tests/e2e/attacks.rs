@@ -339,3 +339,15 @@ fn numbers_out_of_range_are_usage_errors() {
     }
     run(&["client", "--port", "0"]).code(2).stderr(predicate::str::contains("from 1 to 65535"));
 }
+
+/// Padding with wide blanks is cut like padding with spaces: 30 ideographic
+/// spaces (U+3000, two columns each) reach the others as 8 plain spaces.
+#[test]
+fn padding_with_any_blank_is_cut_to_eight_spaces() {
+    let server = Server::start(&[]);
+    let mut al = server.join_from("127.0.0.10", "al");
+    let mut mallory = server.join_from(ATTACKER, "mallory");
+    al.expect("* mallory joined");
+    mallory.send(&format!("hi{}* [server] the test is cancelled", "\u{3000}".repeat(30)));
+    al.expect(&format!("mallory: hi{}* [server] the test is cancelled", " ".repeat(8)));
+}
