@@ -292,7 +292,8 @@ pub fn name_refused(why: &NameError) -> String {
             format!("a name has at most {MAX_NAME_CHARS} characters; try again")
         }
         NameError::MixedScripts => {
-            "a name may not mix Latin, Greek and Cyrillic letters; try again".to_string()
+            "a name may not mix scripts, except Latin with Chinese, Japanese or Korean; try again"
+                .to_string()
         }
         NameError::BadChar(c) => {
             format!("a name may hold only letters, digits, _ and -, not {c:?}; try again")

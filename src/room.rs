@@ -86,7 +86,7 @@ pub struct Settings {
 /// The room: every connection, named or not. Owned by the broker alone.
 pub struct Room {
     members: HashMap<u64, Member>,
-    /// Folded name (`names::fold_name`) to id: finds `/msg` targets and
+    /// Name key (`names::key`) to id: finds `/msg` targets and
     /// keeps names unique. Every id in it is a key of `members`.
     by_name: HashMap<String, u64>,
     /// The same ids by their names in lower case: `/who`'s order. (The
@@ -213,8 +213,8 @@ impl Room {
     /// a valid one nobody online has; otherwise the `! ` line saying why not.
     fn try_name(&mut self, id: u64, text: String) {
         let name = text.trim().to_string();
-        let folded = names::fold_name(&name);
-        if let Err(why) = names::validate_name(&name) {
+        let folded = names::key(&name);
+        if let Err(why) = names::check(&name) {
             self.post(id, protocol::name_refused(&why));
         } else if self.by_name.contains_key(&folded) {
             self.post(id, protocol::name_taken(&name));
@@ -224,7 +224,7 @@ impl Room {
             output::log(format!("{} joined as {name}", member.peer));
             member.name = Some(name.clone());
             self.by_name.insert(folded, id);
-            self.in_order.insert(names::lower_case(&name), id);
+            self.in_order.insert(names::sort_key(&name), id);
             self.choosing.retain(|&(_, waiting)| waiting != id);
             // The history first, then the welcome: the client takes the
             // welcome as the sign that the name was accepted, and sends the
@@ -256,7 +256,7 @@ impl Room {
                 self.remember(&line);
                 self.broadcast(line, Some(id));
             }
-            Some(Command::Msg { to, text }) => match self.by_name.get(&names::fold_name(&to)) {
+            Some(Command::Msg { to, text }) => match self.by_name.get(&names::key(&to)) {
                 Some(&to_id) => {
                     let to_name = self.name_of(to_id).unwrap_or(&to).to_string();
                     self.post(to_id, protocol::private(&name, &text));
@@ -285,8 +285,8 @@ impl Room {
         // `std::mem::take`: the lines, leaving an empty list in their place.
         let _ = member.outbox.send(std::mem::take(&mut member.pending));
         let Some(name) = member.name else { return };
-        self.by_name.remove(&names::fold_name(&name));
-        self.in_order.remove(&names::lower_case(&name));
+        self.by_name.remove(&names::key(&name));
+        self.in_order.remove(&names::sort_key(&name));
         if let Some(left) = protocol::left(&name, &why) {
             output::log(format!("{} {}", member.peer, left.trim_start_matches("* ").trim_end()));
             self.broadcast(left, None);

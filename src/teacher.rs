@@ -44,11 +44,11 @@ impl Room {
     /// why, and removed; their name is kept out for [`REMOVAL_KEEPS_NAME`].
     pub(super) fn kick(&mut self, name: &str, reason: String) {
         let number = name.parse::<u64>().ok().filter(|id| self.name_of(*id).is_some());
-        let Some(id) = number.or_else(|| self.by_name.get(&names::fold_name(name)).copied()) else {
+        let Some(id) = number.or_else(|| self.by_name.get(&names::key(name)).copied()) else {
             return output::console(protocol::no_such_user(name));
         };
         let name = self.name_of(id).unwrap_or(name).to_string();
-        self.removed.insert(names::fold_name(&name), Instant::now() + REMOVAL_KEEPS_NAME);
+        self.removed.insert(names::key(&name), Instant::now() + REMOVAL_KEEPS_NAME);
         self.post(id, protocol::removed(&reason));
         self.leave(id, Leave::Removed(reason));
         output::console(protocol::notice(&format!("removed {name}")));
