@@ -36,7 +36,8 @@ impl Table {
         Table { data, ranges: OnceLock::new() }
     }
 
-    /// Looks `c` up: the value of the range that holds it, if one does.
+    /// Looks `c` up: the value of the range that holds it, if one does (a
+    /// binary search, as the ranges are in order).
     pub fn get(&self, c: char) -> Option<&'static str> {
         let ranges = self.ranges.get_or_init(|| self.data.lines().filter_map(range).collect());
         let i = ranges.partition_point(|&(_, last, _)| last < c as u32);
@@ -404,5 +405,15 @@ mod tests {
         assert_eq!(cut_gaps(&eight), eight);
         let indented = format!("{}x", "\u{2003}".repeat(20));
         assert_eq!(cut_gaps(&indented), indented);
+    }
+    #[test]
+    fn a_table_gives_the_value_of_the_range_a_character_is_in() {
+        let table = Table::new("# a comment ; not a range\n0041..005A ; Latin\n00C0 ; grave\n");
+        assert_eq!(table.get('A'), Some("Latin"));
+        assert_eq!(table.get('Z'), Some("Latin"));
+        assert_eq!(table.get('À'), Some("grave"));
+        for outside in ['@', '[', 'Á', '#'] {
+            assert_eq!(table.get(outside), None, "{outside}");
+        }
     }
 }
