@@ -147,7 +147,7 @@ impl Limits {
         counts.addresses.retain(|_, a| a.open > 0 || !a.bucket.is_full(now));
         counts.banned.retain(|_, until| *until > now);
         if counts.banned.contains_key(&ip) {
-            return Err(protocol::banned());
+            return Err(protocol::BANNED.into());
         }
         if counts.open >= self.max_clients {
             return Err(protocol::server_full(self.max_clients));

@@ -157,9 +157,7 @@ pub fn private(from: &str, text: &str) -> String {
 
 /// The first line on every connection: it asks for a name (report §6: once
 /// connected, the user is asked for a name).
-pub fn greeting() -> String {
-    notice("welcome to chatroom, please enter your name")
-}
+pub const GREETING: &str = "* welcome to chatroom, please enter your name\n";
 
 /// The most names one line lists. Past it the line ends in `, and N more`:
 /// nobody reads a thousand names, and it keeps every line the server sends
@@ -251,17 +249,14 @@ pub fn left(name: &str, why: &Leave) -> Option<String> {
 }
 
 /// The lines that answer `/help`.
-pub fn help() -> String {
-    [
-        notice("commands:"),
-        notice("  TEXT            say TEXT to everyone"),
-        notice("  /msg NAME TEXT  say TEXT to NAME only"),
-        notice("  /who            list who is online"),
-        notice("  /quit           leave the chat"),
-        notice("  /help           this list"),
-    ]
-    .concat()
-}
+pub const HELP: &str = "\
+* commands:
+*   TEXT            say TEXT to everyone
+*   /msg NAME TEXT  say TEXT to NAME only
+*   /who            list who is online
+*   /quit           leave the chat
+*   /help           this list
+";
 
 /// The answer to `/quit`, just before the server closes the connection.
 pub fn bye(name: &str) -> String {
@@ -292,7 +287,8 @@ pub fn name_refused(why: &NameError) -> String {
             format!("a name has at most {MAX_NAME_CHARS} characters; try again")
         }
         NameError::MixedScripts => {
-            "a name may not mix Latin, Greek and Cyrillic letters; try again".to_string()
+            "a name may not mix scripts, except Latin with Chinese, Japanese or Korean; try again"
+                .to_string()
         }
         NameError::BadChar(c) => {
             format!("a name may hold only letters, digits, _ and -, not {c:?}; try again")
@@ -311,9 +307,7 @@ pub fn name_removed(name: &str) -> String {
 }
 
 /// The only line sent before closing a connection from a banned address.
-pub fn banned() -> String {
-    error("your address is banned by the server; try again later")
-}
+pub const BANNED: &str = "! your address is banned by the server; try again later\n";
 
 /// How the server's last line to a connection that chose no name begins
 /// (in time, or before too many others from its address); the client
@@ -328,16 +322,13 @@ pub fn name_deadline(seconds: u64) -> String {
 /// The last line to a connection still choosing a name when too many from
 /// its address are: the oldest makes way for the newest. It starts like the
 /// deadline's, and our client takes it the same way.
-pub fn name_crowded() -> String {
-    let why = "yet, and newer connections from your address wait to choose one";
-    format!("{NAME_DEADLINE}{why}; closing this one\n")
-}
+pub const NAME_CROWDED: &str =
+    "! no name yet, and newer connections from your address wait to choose one; closing this one\n";
 
 /// The `! ` answer, instead of a long one (`/who` of a big room), to a user
 /// who has not yet waited off the last.
-pub fn asked_too_often() -> String {
-    error("that answer is long, and you asked again too soon; try again in a moment")
-}
+pub const ASKED_TOO_OFTEN: &str =
+    "! that answer is long, and you asked again too soon; try again in a moment\n";
 
 /// The `! ` answer to a line over [`MAX_LINE_BYTES`].
 pub fn line_too_long() -> String {
@@ -346,9 +337,7 @@ pub fn line_too_long() -> String {
 
 /// Everyone's last line when the teacher stops the server. The client knows
 /// it, and ends quietly (exit 0) instead of reporting a lost connection.
-pub fn shutting_down() -> String {
-    notice("server is shutting down")
-}
+pub const SHUTTING_DOWN: &str = "* server is shutting down\n";
 
 /// `* [server] TEXT`: the teacher speaking from the server's console.
 pub fn from_server(text: &str) -> String {
@@ -533,7 +522,7 @@ mod tests {
 
     #[test]
     fn help_lines_are_all_notices() {
-        let help = help();
+        let help = HELP;
         assert!(help.lines().count() >= 5);
         assert!(help.lines().all(|l| l.starts_with(NOTICE)));
     }
@@ -555,10 +544,10 @@ mod tests {
             NameError::MixedScripts,
         ];
         let mut lines = vec![
-            greeting(),
+            GREETING.into(),
             name_deadline(30),
-            name_crowded(),
-            asked_too_often(),
+            NAME_CROWDED.into(),
+            ASKED_TOO_OFTEN.into(),
             welcome("alice", ["NAMES"].into_iter()).replace("(1)", "(N)"),
             earlier("LINE"),
             joined("NAME"),
@@ -575,8 +564,8 @@ mod tests {
             n(too_many_from_address(7)),
             from_server("TEXT"),
             removed("REASON"),
-            shutting_down(),
-            banned(),
+            SHUTTING_DOWN.into(),
+            BANNED.into(),
             name_taken("NAME"),
             name_removed("NAME"),
             name_refused(&NameError::Reserved),
@@ -584,7 +573,7 @@ mod tests {
         lines.extend(name_errors.iter().map(name_refused));
         let leaves = [Leave::Quit, Leave::TooSlow, Leave::Removed("R".into())];
         lines.extend(leaves.iter().filter_map(|why| left("NAME", why)));
-        lines.extend(help().lines().map(|line| format!("{line}\n")));
+        lines.extend(HELP.lines().map(|line| format!("{line}\n")));
         for line in lines {
             assert!(readme.contains(line.trim_end()), "not in the README: {line:?}");
         }

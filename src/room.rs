@@ -128,7 +128,7 @@ impl Room {
     /// client shows it).
     fn arrive(&mut self, id: u64, peer: SocketAddr, outbox: Outbox) {
         self.members.insert(id, Member { name: None, peer, outbox, pending: Vec::new() });
-        self.post(id, protocol::greeting());
+        self.post(id, protocol::GREETING.into());
         self.start_choosing(id, peer); // beyond the report: a deadline
     }
 
@@ -166,7 +166,7 @@ impl Room {
             }
             Some(Command::Msg { to, text }) => self.private(id, &name, &to, &text),
             Some(Command::Who) => self.answer(id, protocol::online(self.names())),
-            Some(Command::Help) => self.answer(id, protocol::help()),
+            Some(Command::Help) => self.answer(id, protocol::HELP.into()),
             Some(Command::Refused(line)) => self.answer(id, line),
             Some(Command::Quit) => {
                 self.post(id, protocol::bye(&name));
@@ -276,7 +276,7 @@ impl Room {
         let Some(member) = self.members.get(&id) else { return };
         let line = match self.limits.charge_answer(id, member.peer.ip(), line.len()) {
             Ok(()) => line,
-            Err(()) => protocol::asked_too_often(),
+            Err(()) => protocol::ASKED_TOO_OFTEN.into(),
         };
         self.post(id, line);
     }

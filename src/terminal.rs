@@ -39,11 +39,6 @@ pub fn start_keyboard<T: From<Typed> + Send + 'static>(
     prompt: &str,
 ) -> Arc<Screen> {
     let editor = if enter_raw_mode() { Some(Mutex::new(Editor::new(prompt))) } else { None };
-    // For the test that a panic restores the terminal too; debug builds only.
-    #[cfg(debug_assertions)]
-    if std::env::var_os("CHATROOM_TEST_PANIC").is_some_and(|v| !v.is_empty()) {
-        panic!("CHATROOM_TEST_PANIC is set");
-    }
     let screen = Arc::new(Screen { editor });
     let keyboard = Arc::clone(&screen);
     // Spawn: the keyboard thread, for the life of the process. Blocked in a

@@ -1,9 +1,15 @@
-//! Text cleaned so it is safe to show on another person's terminal.
+//! Text cleaned so it is safe to show on another person's terminal, and the
+//! reader of the Unicode tables that this file and `names.rs` look up.
 //!
 //! Every chat line, `/msg` and name passes through [`sanitize`] on the server,
 //! and every line the client prints passes again (in case the server is not
 //! ours): no line can move the cursor, recolour or clear the screen, forge a
 //! line of its own, or hide words in characters that show nothing.
+//!
+//! Which characters are invisible, emoji or letters that need a joiner is
+//! Unicode's data, not code: the tables in `src/text/` are made from Unicode
+//! 15.0's own files by `src/text/generate.py` (its header says how), and read
+//! by [`Table`].
 //!
 //! Deliberately left out: reading a line (its byte limit, bad UTF-8), what a
 //! name may be (`names.rs`), look-alike letters of other scripts (real text
@@ -11,6 +17,42 @@
 //!
 //! All of this is beyond the student's report, which does not say what is
 //! done to a line (`examples/report_server.py` sends it on as it arrived).
+
+use std::sync::OnceLock;
+
+/// A Unicode table: a data file of lines `CODE ; VALUE` or `FIRST..LAST ;
+/// VALUE` (code points in hexadecimal, in order; `#` starts a comment line),
+/// built into the program with `include_str!` and parsed the first time it is
+/// asked (a `OnceLock` holds the parsed ranges from then on).
+pub struct Table {
+    data: &'static str,
+    ranges: OnceLock<Vec<(u32, u32, &'static str)>>,
+}
+
+impl Table {
+    /// Makes a table of `data`, the text of its file, to be parsed when first
+    /// asked.
+    pub const fn new(data: &'static str) -> Table {
+        Table { data, ranges: OnceLock::new() }
+    }
+
+    /// Looks `c` up: the value of the range that holds it, if one does (a
+    /// binary search, as the ranges are in order).
+    pub fn get(&self, c: char) -> Option<&'static str> {
+        let ranges = self.ranges.get_or_init(|| self.data.lines().filter_map(range).collect());
+        let i = ranges.partition_point(|&(_, last, _)| last < c as u32);
+        ranges.get(i).filter(|&&(first, _, _)| first <= c as u32).map(|&(_, _, value)| value)
+    }
+}
+
+/// Reads one line of a table as (first code point, last, value); nothing for
+/// a comment. The files are ours, made by a script, so a line that does not
+/// parse is skipped rather than reported.
+fn range(line: &'static str) -> Option<(u32, u32, &'static str)> {
+    let (codes, value) = line.split_once(" ; ").filter(|_| !line.starts_with('#'))?;
+    let (first, last) = codes.split_once("..").unwrap_or((codes, codes));
+    Some((u32::from_str_radix(first, 16).ok()?, u32::from_str_radix(last, 16).ok()?, value))
+}
 
 /// Makes text safe to print on another person's terminal, and trims its end
 /// (its start is kept: pasted code keeps its indentation).
@@ -48,21 +90,40 @@ pub fn clean(text: &str) -> String {
     cut_gaps(&sanitize(text))
 }
 
-/// A run of spaces inside a line is cut to this many. A line padded with a
-/// screen's width of spaces wraps its rest onto a row of its own, where on
+/// A run of blanks inside a line is cut to this many. A line padded with a
+/// screen's width of blanks wraps its rest onto a row of its own, where on
 /// `nc` or `telnet` it could pass for the server's (`* bob left`); eight is
-/// a wide gap still. Leading spaces, indentation, are kept whole.
+/// a wide gap still. Leading blanks, indentation, are kept whole.
 const MAX_GAP: usize = 8;
 
-/// `text` (already cleaned) with every run of spaces after its first word
-/// cut to [`MAX_GAP`]: what the server relays, and what the client shows of
-/// its own line. The client wraps lines itself (`terminal.rs`).
+/// Tells whether `c` is a blank: a space of any width, General_Category `Zs`
+/// (the no-break space U+00A0, the em space U+2003, the ideographic space
+/// U+3000, ...), or the braille blank U+2800, a symbol that shows as a space.
+/// Once [`sanitize`] has removed the controls and U+2028 and U+2029, the `Zs`
+/// characters are exactly what `char::is_whitespace` (White_Space) matches.
+fn is_blank(c: char) -> bool {
+    c.is_whitespace() || c == '\u{2800}'
+}
+
+/// `text` (already cleaned) with every run of blanks after its first word
+/// cut: what the server relays, and what the client shows of its own line.
+/// The client wraps lines itself (`terminal.rs`).
+///
+/// A run of up to [`MAX_GAP`] blanks is kept as typed (a French no-break
+/// space, a Japanese ideographic space); a longer one becomes [`MAX_GAP`]
+/// plain spaces, not the first eight of what was there: the cap is about
+/// width on screen, and blanks differ in width (U+3000 takes two columns, so
+/// eight of them would be sixteen), while eight spaces are eight columns on
+/// every terminal.
 pub fn cut_gaps(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        let before = out.trim_end_matches(' ');
-        if c != ' ' || before.is_empty() || out.len() - before.len() < MAX_GAP {
+        let start = out.trim_end_matches(is_blank).len();
+        if !is_blank(c) || start == 0 || out[start..].chars().count() < MAX_GAP {
             out.push(c);
+        } else {
+            out.truncate(start);
+            out.push_str(&" ".repeat(MAX_GAP));
         }
     }
     out
@@ -86,6 +147,8 @@ pub fn cut_gaps(text: &str) -> String {
 /// Anywhere else they only hide text or split words, so they go.
 fn is_kept_joiner(c: char, before: Option<char>, after: Option<char>) -> bool {
     let (before, after) = (before.unwrap_or(' '), after.unwrap_or(' '));
+    let joins_letters = |c| JOINERS.get(c).is_some();
+    let is_emoji = |c| EMOJI.get(c).is_some();
     match c {
         '\u{200C}' | '\u{200D}' if joins_letters(before) && joins_letters(after) => true,
         // A VS16 kept after an emoji still belongs to it: `❤️‍🔥`.
@@ -95,43 +158,22 @@ fn is_kept_joiner(c: char, before: Option<char>, after: Option<char>) -> bool {
     }
 }
 
-/// A letter of Arabic (U+0600 to U+06FF, Persian and Urdu included; U+0750 to
-/// U+077F) or of the Indic blocks (Devanagari to Sinhala, U+0900 to U+0DFF),
-/// or a virama there: ZWJ and ZWNJ follow the virama (Indic_Syllabic_Category
-/// Virama, `IndicSyllabicCategory.txt` of Unicode 15.0), which std does not
-/// count as alphabetic. Each Indic block from Devanagari to Malayalam has it at
-/// offset 0x4D; Sinhala's is U+0DCA.
-fn joins_letters(c: char) -> bool {
-    let code = c as u32;
-    let virama = ((0x0900..=0x0D7F).contains(&code) && code % 0x80 == 0x4D) || code == 0x0DCA;
-    matches!(code, 0x0600..=0x06FF | 0x0750..=0x077F | 0x0900..=0x0DFF)
-        && (c.is_alphabetic() || virama)
-}
+/// The letters and viramas of Arabic and the Indic scripts from Devanagari
+/// to Sinhala, between which ZWNJ and ZWJ are kept.
+static JOINERS: Table = Table::new(include_str!("text/joiners.txt"));
 
-/// A pictograph that may start or continue an emoji sequence. This is the
-/// blocks that hold Unicode 15.0's `Extended_Pictographic` characters
-/// (`emoji-data.txt`, unicode.org/Public/15.0.0/ucd/emoji): arrows,
-/// technical symbols, miscellaneous symbols and dingbats, and the emoji planes
-/// from U+1F000 (skin tones U+1F3FB to U+1F3FF included). Whole blocks are
-/// generous, and safe: a kept joiner is one character, never a hidden message.
-fn is_emoji(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00A9}' | '\u{00AE}' | '\u{203C}' | '\u{2049}' | '\u{2122}' | '\u{2139}'
-            | '\u{2190}'..='\u{21FF}'
-            | '\u{2300}'..='\u{23FF}'
-            | '\u{25A0}'..='\u{27BF}'
-            | '\u{2B00}'..='\u{2BFF}'
-            | '\u{1F000}'..='\u{1FAFF}'
-    )
-}
+/// The pictographs (Extended_Pictographic) and skin tones (Emoji_Modifier)
+/// that a ZWJ may join into one picture.
+static EMOJI: Table = Table::new(include_str!("text/emoji.txt"));
+
+/// Unicode's `Default_Ignorable_Code_Point` (see [`is_invisible`]).
+static INVISIBLE: Table = Table::new(include_str!("text/invisible.txt"));
 
 /// Characters that show nothing by themselves: removed, so that what you
 /// read is what was sent.
 ///
-/// This is Unicode's `Default_Ignorable_Code_Point` property, copied from
-/// `DerivedCoreProperties.txt` of Unicode 15.0 (unicode.org/Public/15.0.0/ucd),
-/// with neighbouring ranges merged. Among them:
+/// This is Unicode's `Default_Ignorable_Code_Point` property
+/// (`src/text/invisible.txt`). Among them:
 ///
 /// | characters | what they do |
 /// |---|---|
@@ -145,26 +187,7 @@ fn is_emoji(c: char) -> bool {
 /// [`sanitize`] still keeps three of them where real text needs them: ZWNJ,
 /// ZWJ and VS16 (see `is_kept_joiner`).
 pub fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{034F}'
-            | '\u{061C}'
-            | '\u{115F}'..='\u{1160}'
-            | '\u{17B4}'..='\u{17B5}'
-            | '\u{180B}'..='\u{180F}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}'
-            | '\u{3164}'
-            | '\u{FE00}'..='\u{FE0F}'
-            | '\u{FEFF}'
-            | '\u{FFA0}'
-            | '\u{FFF0}'..='\u{FFF8}'
-            | '\u{1BCA0}'..='\u{1BCA3}'
-            | '\u{1D173}'..='\u{1D17A}'
-            | '\u{E0000}'..='\u{E0FFF}'
-    )
+    INVISIBLE.get(c).is_some()
 }
 
 #[cfg(test)]
@@ -361,5 +384,42 @@ mod tests {
         let padded = format!("   hi{}* bob left", " ".repeat(70));
         assert_eq!(cut_gaps(&padded), format!("   hi{}* bob left", " ".repeat(8)));
         assert_eq!(cut_gaps(&format!("{}x", " ".repeat(20))), format!("{}x", " ".repeat(20)));
+    }
+    #[test]
+    fn a_long_run_of_any_blank_is_cut_to_eight_spaces() {
+        // No-break, em, figure and ideographic spaces, and the braille blank.
+        for blank in ['\u{00A0}', '\u{2003}', '\u{2007}', '\u{2800}', '\u{3000}'] {
+            let padded = format!("hi{}* bob left", blank.to_string().repeat(30));
+            let cut = format!("hi{}* bob left", " ".repeat(8));
+            assert_eq!(cut_gaps(&padded), cut, "U+{:04X}", blank as u32);
+        }
+    }
+
+    #[test]
+    fn a_long_run_of_mixed_blanks_is_cut_to_eight_spaces() {
+        let mixed = " \u{00A0}\u{2003}\u{3000}\u{2800}".repeat(4);
+        assert_eq!(cut_gaps(&format!("a{mixed}b")), format!("a{}b", " ".repeat(8)));
+    }
+
+    #[test]
+    fn short_runs_of_blanks_and_indentation_are_kept_as_typed() {
+        // A French no-break space, a Japanese ideographic space, indentation.
+        for kept in ["Bonjour\u{00A0}!", "東京\u{3000}大阪", "\u{3000}\u{3000}\u{3000}x"] {
+            assert_eq!(cut_gaps(kept), kept);
+        }
+        let eight = format!("a{}b", "\u{3000}".repeat(8));
+        assert_eq!(cut_gaps(&eight), eight);
+        let indented = format!("{}x", "\u{2003}".repeat(20));
+        assert_eq!(cut_gaps(&indented), indented);
+    }
+    #[test]
+    fn a_table_gives_the_value_of_the_range_a_character_is_in() {
+        let table = Table::new("# a comment ; not a range\n0041..005A ; Latin\n00C0 ; grave\n");
+        assert_eq!(table.get('A'), Some("Latin"));
+        assert_eq!(table.get('Z'), Some("Latin"));
+        assert_eq!(table.get('À'), Some("grave"));
+        for outside in ['@', '[', 'Á', '#'] {
+            assert_eq!(table.get(outside), None, "{outside}");
+        }
     }
 }

@@ -58,7 +58,7 @@ impl Client {
     /// the client connects again and rejoins. Returns the name rejoined with.
     pub(super) fn rejoin(&mut self, last: &str, why: String, name: &str) -> Step<String> {
         self.socket = None; // its listener has ended
-        if last == protocol::shutting_down().trim_end() {
+        if last == protocol::SHUTTING_DOWN.trim_end() {
             return Break(Exit::ServerStopped);
         }
         if let Some(reason) = last.strip_prefix(protocol::REMOVED) {

@@ -75,7 +75,7 @@ impl Room {
             if let Some(oldest) = oldest {
                 let newer = "newer connections from its address wait to choose a name";
                 output::log(format!("{} closed: {newer}", self.members[&oldest].peer));
-                self.post(oldest, protocol::name_crowded());
+                self.post(oldest, protocol::NAME_CROWDED.into());
                 self.leave(oldest, Leave::Lost);
             }
         }

@@ -106,7 +106,7 @@ impl Room {
     /// lines, and waits (a little) for them to be delivered.
     fn shut_down(&mut self) {
         output::log("shutting down".into());
-        self.broadcast(protocol::shutting_down(), None);
+        self.broadcast(protocol::SHUTTING_DOWN.into(), None);
         let ids: Vec<u64> = self.members.keys().copied().collect();
         ids.into_iter().for_each(|id| self.leave(id, Leave::Shutdown));
         self.limits.wait_for_all_to_close(SHUTDOWN_GRACE);

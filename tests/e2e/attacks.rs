@@ -339,3 +339,43 @@ fn numbers_out_of_range_are_usage_errors() {
     }
     run(&["client", "--port", "0"]).code(2).stderr(predicate::str::contains("from 1 to 65535"));
 }
+
+/// A name that reads like one online is taken, whatever letters spell it:
+/// Latin alpha, a script l, a Roman numeral fifty, capitals.
+#[test]
+fn a_look_alike_of_a_name_online_is_taken() {
+    let server = Server::start(&[]);
+    let _alice = server.join_from("127.0.0.10", "alice");
+    let mut mallory = server.connect_from(ATTACKER);
+    mallory.expect_greeting();
+    for look_alike in ["ɑlice", "aℓice", "aⅼice", "ALICE"] {
+        mallory.send(look_alike);
+        mallory.expect(&format!("! the name {look_alike} is taken; try another"));
+    }
+}
+
+/// The server's names cannot be borrowed in another script or style: Lisu,
+/// Cherokee, double-struck and script letters all read as `server`.
+#[test]
+fn look_alikes_of_the_servers_name_are_kept() {
+    let server = Server::start(&[]);
+    let mut mallory = server.connect_from(ATTACKER);
+    mallory.expect_greeting();
+    for look_alike in ["ꓢꓰꓣꓦꓰꓣ", "ᏚᎬᎡᏙᎬᎡ", "𝕊𝔼ℝ𝕍𝔼ℝ", "𝓈ℯ𝓇𝓋ℯ𝓇"]
+    {
+        mallory.send(look_alike);
+        mallory.expect("! that name is kept for the server; try another");
+    }
+}
+
+/// Padding with wide blanks is cut like padding with spaces: 30 ideographic
+/// spaces (U+3000, two columns each) reach the others as 8 plain spaces.
+#[test]
+fn padding_with_any_blank_is_cut_to_eight_spaces() {
+    let server = Server::start(&[]);
+    let mut al = server.join_from("127.0.0.10", "al");
+    let mut mallory = server.join_from(ATTACKER, "mallory");
+    al.expect("* mallory joined");
+    mallory.send(&format!("hi{}* [server] the test is cancelled", "\u{3000}".repeat(30)));
+    al.expect(&format!("mallory: hi{}* [server] the test is cancelled", " ".repeat(8)));
+}

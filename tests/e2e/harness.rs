@@ -420,12 +420,7 @@ impl Client {
     /// The terminal's settings (`stty -g`) are printed before and after, as
     /// `settings: ...` lines, so that a test can compare them.
     pub fn in_terminal(args: &[&str], term: &str) -> Client {
-        Client::in_terminal_env(args, &[("TERM", term)])
-    }
-
-    /// `in_terminal`, with these environment variables set for the client.
-    pub fn in_terminal_env(args: &[&str], env: &[(&str, &str)]) -> Client {
-        Client::command_in_terminal("client", args, env)
+        Client::command_in_terminal("client", args, &[("TERM", term)])
     }
 
     /// `chatroom server ARGS...` in a pseudo-terminal, as `in_terminal`:
