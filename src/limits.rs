@@ -345,7 +345,9 @@ impl Paced {
     }
 }
 
-impl Read for Paced {
+/// Read through a shared reference: the reader reads through it, and pays
+/// with it for each line too.
+impl Read for &Paced {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if let Err(TryRecvError::Disconnected) = self.writer_gone.try_recv() {
             return Ok(0);

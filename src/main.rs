@@ -37,6 +37,7 @@ mod output;
 mod protocol;
 mod room;
 mod server;
+mod telnet;
 mod terminal;
 mod text;
 

@@ -43,7 +43,7 @@ pub const STALL: Duration = Duration::from_secs(10);
 pub const CONNECTION_STACK_BYTES: usize = 64 * 1024;
 
 /// Lines that travel to a writer together, and when the broker queued them.
-type Batch = (Instant, Vec<Arc<str>>);
+type Batch = (Instant, Vec<Arc<[u8]>>);
 
 /// The sending end of one user's outbox, held by the broker alone. Dropping
 /// it closes the outbox: the writer sends what is queued and closes the
@@ -56,7 +56,7 @@ pub struct TooSlow;
 impl Outbox {
     /// Queues `lines` for the writer, or says at once that the outbox is
     /// full: the broker never waits for a client.
-    pub fn send(&self, lines: Vec<Arc<str>>) -> Result<(), TooSlow> {
+    pub fn send(&self, lines: Vec<Arc<[u8]>>) -> Result<(), TooSlow> {
         match self.0.try_send((Instant::now(), lines)) {
             Err(TrySendError::Full(_)) => Err(TooSlow),
             // `Disconnected`: the writer has ended, and said so already.
@@ -126,11 +126,11 @@ const WRITE_BYTES: usize = 16 * 1024;
 /// wait only until `deadline`, if there is one.
 fn write_lines(
     socket: &TcpStream,
-    lines: &[Arc<str>],
+    lines: &[Arc<[u8]>],
     deadline: Option<Instant>,
 ) -> io::Result<()> {
     let mut out = BufWriter::with_capacity(WRITE_BYTES, Timed { socket, deadline });
-    lines.iter().try_for_each(|line| out.write_all(line.as_bytes()))?;
+    lines.iter().try_for_each(|line| out.write_all(line))?;
     out.flush()
 }
 

@@ -53,6 +53,8 @@ pub enum Event {
     Ended { id: u64, why: Leave },
     /// Beyond the report: a command typed on the teacher's console.
     Console(Order),
+    /// Beyond the report: the answer to a telnet command (`telnet.rs`).
+    Telnet { id: u64, answer: [u8; 3] },
 }
 
 /// One connection, as the broker holds it.
@@ -64,7 +66,7 @@ struct Member {
     /// Their lines to come. Dropping it lets their writer finish and close.
     outbox: Outbox,
     /// Lines for them from this round, not yet in the outbox.
-    pending: Vec<Arc<str>>,
+    pending: Vec<Arc<[u8]>>,
 }
 
 /// The room: every connection, named or not. Owned by the broker alone.
@@ -110,7 +112,13 @@ impl Room {
     /// Acts on one event; `Break` once the server is shutting down.
     fn handle(&mut self, event: Event) -> ControlFlow<()> {
         match event {
-            Event::Arrived { id, peer, outbox } => self.arrive(id, peer, outbox),
+            // Report §6: once connected, the client asks for a name; here
+            // the server's greeting asks, and the client shows it.
+            Event::Arrived { id, peer, outbox } => {
+                self.members.insert(id, Member { name: None, peer, outbox, pending: Vec::new() });
+                self.post(id, protocol::GREETING);
+                self.start_choosing(id, peer); // beyond the report: a deadline
+            }
             Event::Said { id, line: Line::TooLong } => self.post(id, protocol::line_too_long()),
             Event::Said { id, line: Line::Text(said) } => match self.members.get(&id) {
                 Some(member) if member.name.is_none() => self.try_name(id, said),
@@ -119,17 +127,9 @@ impl Room {
             },
             Event::Ended { id, why } => self.leave(id, why),
             Event::Console(order) => return self.obey(order),
+            Event::Telnet { id, answer } => self.post(id, answer),
         }
         ControlFlow::Continue(())
-    }
-
-    /// A new connection, asked for a name (report §6: once connected, the
-    /// client asks for a name; here the server's greeting asks, and the
-    /// client shows it).
-    fn arrive(&mut self, id: u64, peer: SocketAddr, outbox: Outbox) {
-        self.members.insert(id, Member { name: None, peer, outbox, pending: Vec::new() });
-        self.post(id, protocol::GREETING.into());
-        self.start_choosing(id, peer); // beyond the report: a deadline
     }
 
     /// A line from a connection still choosing its name: the name, if the
@@ -199,7 +199,7 @@ impl Room {
     /// report, the teacher's console and the transcript show it too.
     fn broadcast(&mut self, line: String, except: Option<u64>) {
         output::room(&line);
-        let line: Arc<str> = Arc::from(line);
+        let line: Arc<[u8]> = Arc::from(line.into_bytes());
         for (&id, member) in &mut self.members {
             if member.name.is_some() && Some(id) != except {
                 queue(&mut self.due, id, member, Arc::clone(&line));
@@ -237,7 +237,7 @@ pub struct Settings {
 
 /// Adds `line` to `member`'s lines for this round; a member whose list was
 /// empty becomes due, once.
-fn queue(due: &mut Vec<u64>, id: u64, member: &mut Member, line: Arc<str>) {
+fn queue(due: &mut Vec<u64>, id: u64, member: &mut Member, line: Arc<[u8]>) {
     if member.pending.is_empty() {
         due.push(id);
     }
@@ -262,10 +262,10 @@ impl Room {
         self.by_order.values().map(|id| self.name_of(*id).unwrap_or_default())
     }
 
-    /// One line for one connection, in this round.
-    fn post(&mut self, id: u64, line: String) {
+    /// One line (or a telnet answer) for one connection, in this round.
+    fn post(&mut self, id: u64, line: impl Into<Vec<u8>>) {
         if let Some(member) = self.members.get_mut(&id) {
-            queue(&mut self.due, id, member, Arc::from(line));
+            queue(&mut self.due, id, member, Arc::from(line.into()));
         }
     }
 

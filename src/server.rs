@@ -36,6 +36,7 @@ use crate::outbox::{self, CONNECTION_STACK_BYTES};
 use crate::output::{self, log};
 use crate::protocol::{self, Leave, Line, MAX_LINE_BYTES};
 use crate::room::{self, Event, Room, Settings};
+use crate::telnet::Telnet;
 use crate::text;
 
 /// How the server was asked to run (`chatroom server --help`).
@@ -182,12 +183,12 @@ fn run_reader(connection: Connection, events: &SyncSender<Event>) {
         Ok(started) => started,
         Err(e) => return log(format!("{peer} dropped: cannot start its writer: {e}")),
     };
-    // Beyond the report: the socket as read through flood control
-    // (`limits.rs`), which also paces how fast an address may arrive.
+    // Beyond the report: the socket read through flood control (`limits.rs`,
+    // which also paces arrivals), and telnet's commands (`telnet.rs`).
     let paced = Paced::new(socket, permit, writer_gone);
     paced.pay_arrival();
     let _ = events.send(Event::Arrived { id, peer, outbox });
-    let mut input = BufReader::with_capacity(READ_BUFFER_BYTES, paced);
+    let mut input = BufReader::with_capacity(READ_BUFFER_BYTES, Telnet::new(&paced, id, events));
     let mut buf = Vec::new();
     let why = loop {
         let line = match protocol::read_line_limited(&mut input, MAX_LINE_BYTES, &mut buf) {
@@ -200,14 +201,15 @@ fn run_reader(connection: Connection, events: &SyncSender<Event>) {
         if events.send(Event::Said { id, line }).is_err() {
             break "closed: the server is stopping".to_string();
         }
-        if input.get_ref().pay(cost).is_err() {
+        if paced.pay(cost).is_err() {
             break "closed".to_string();
         }
     };
     let _ = events.send(Event::Ended { id, why: Leave::Lost });
-    input.get_ref().charge_leave();
-    // The place is freed as `input` goes, with the permit; then the log says
+    paced.charge_leave();
+    // The place is freed as `paced` goes, with the permit; then the log says
     // so, and whoever reads it can count on the place being free.
     drop(input);
+    drop(paced);
     log(format!("{peer} {why}"));
 }

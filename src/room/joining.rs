@@ -30,7 +30,7 @@ pub struct Joining {
     /// Keys of names removed with `/kick`, kept out until the instant given.
     pub removed: HashMap<String, Instant>,
     /// The last public lines, for newcomers, at most `history_size`.
-    history: VecDeque<Arc<str>>,
+    history: VecDeque<Arc<[u8]>>,
     history_size: usize,
 }
 
@@ -75,7 +75,7 @@ impl Room {
             if let Some(oldest) = oldest {
                 let newer = "newer connections from its address wait to choose a name";
                 output::log(format!("{} closed: {newer}", self.members[&oldest].peer));
-                self.post(oldest, protocol::NAME_CROWDED.into());
+                self.post(oldest, protocol::NAME_CROWDED);
                 self.leave(oldest, Leave::Lost);
             }
         }
@@ -134,7 +134,7 @@ impl Room {
     /// lines, each at most about 3 KB, stored once.
     pub(super) fn remember(&mut self, line: &str) {
         let history = &mut self.joining.history;
-        history.push_back(Arc::from(protocol::earlier(line)));
+        history.push_back(Arc::from(protocol::earlier(line).into_bytes()));
         if history.len() > self.joining.history_size {
             history.pop_front();
         }

@@ -4,7 +4,7 @@
 //! any server, is checked by the checker's rules (`examples/check/rules.rs`,
 //! run by the `check` module).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +13,7 @@ use std::thread;
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-use crate::harness::Server;
+use crate::harness::{Client, Conn, Server};
 
 /// The first stdout line is exactly `listening on IP:PORT`, with the real port.
 #[test]
@@ -215,4 +215,60 @@ fn history_can_be_off() {
     let mut bob = server.join("bob");
     alice.send("after");
     bob.expect("alice: after");
+}
+
+/// The bytes a raw connection gets up to and including `end`; a failure if
+/// they do not come in time (the connection's read timeout).
+fn read_through(conn: &mut Conn, end: &[u8]) -> Vec<u8> {
+    let mut got = Vec::new();
+    while !got.ends_with(end) {
+        let mut byte = [0];
+        match conn.reader.read(&mut byte) {
+            Ok(1) => got.push(byte[0]),
+            other => panic!("expected {end:?}, got {got:?} then {other:?}"),
+        }
+    }
+    got
+}
+
+/// Telnet's commands never reach the room (issue 29): Ctrl-C in telnet
+/// (interrupt, then "do timing mark") is answered as RFC 860 asks, the user
+/// stays, and their next line is a command again; options offered or asked
+/// for are refused; a byte 255 that starts no command stays text (U+FFFD).
+#[test]
+fn telnet_commands_are_answered_and_never_reach_the_room() {
+    let server = Server::start(&[]);
+    let [mut bob, mut tom] = server.join_all(["bob", "tom"]);
+    tom.send_raw(b"\xff\xfb\x1f\xff\xfd\x01"); // WILL window size, DO echo
+    assert_eq!(read_through(&mut tom, b"\xff\xfc\x01"), b"\xff\xfe\x1f\xff\xfc\x01");
+    tom.send_raw(b"\xff\xf4\xff\xfd\x06"); // Ctrl-C: interrupt, DO timing mark
+    assert_eq!(read_through(&mut tom, b"\xff\xfb\x06"), b"\xff\xfb\x06"); // WILL
+    tom.send_raw(b"/who\r\n");
+    assert_eq!(read_through(&mut tom, b"\n"), b"* online (2): bob, tom\n");
+    tom.send_raw(b"a\xffb \xff\xff\xff\xfa\x18\x01\xff\xf0c\r\n"); // 255 as text; a subnegotiation
+    bob.expect("tom: a\u{FFFD}b \u{FFFD}c");
+}
+
+/// The real `telnet`, where it is installed: Ctrl-C there leaves its user
+/// in the room, seeing it, and their next line is a command.
+#[test]
+fn ctrl_c_in_the_real_telnet_leaves_its_user_in_the_room() {
+    if std::process::Command::new("telnet").arg("-?").output().is_err() {
+        eprintln!("telnet is not installed: its bytes are tested on their own above");
+        return;
+    }
+    let server = Server::start(&[]);
+    let mut bob = server.join("bob");
+    let mut command = std::process::Command::new("script");
+    let telnet = format!("telnet 127.0.0.1 {}", server.addr.port());
+    command.args(["-qefc", &telnet, "/dev/null"]);
+    let mut tom = Client::spawn(command);
+    tom.expect_output("please enter your name");
+    tom.type_text("tom\r");
+    bob.expect("* tom joined");
+    tom.type_text("hal\x03");
+    tom.type_text("/who\r");
+    tom.expect_output("* online (2): bob, tom");
+    tom.type_text("hello\r");
+    bob.expect("tom: hello");
 }
