@@ -16,8 +16,8 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
 
 use crate::output;
-use crate::protocol::{error, notice};
-use crate::room::{Event, Order};
+use crate::protocol::{self, error, notice};
+use crate::room::{Event, Order, Target};
 use crate::terminal::{self, Screen, Typed};
 use crate::text;
 
@@ -83,29 +83,41 @@ fn run_console(events: &SyncSender<Event>, typed: Receiver<Typed>, editing: bool
 
 /// Understands one cleaned line typed on the console: the order it gives
 /// the broker, or `Err` with the answer to print here; `None` for an empty
-/// line.
+/// line. Commands are known whatever their case (`/WHO`).
 fn parse_console(line: &str) -> Result<Option<Order>, String> {
-    let (word, args) = line.split_once(' ').map_or((line, ""), |(word, args)| (word, args.trim()));
-    let event = match word {
+    let (word, args) = protocol::split_word(line);
+    let (first, rest) = protocol::split_word(args);
+    let order = match word.to_lowercase().as_str() {
         "" => return Ok(None),
         "/say" if !args.is_empty() => Order::Say(args.to_string()),
-        "/say" => return Err(error("usage: /say TEXT")),
+        "/msg" if !rest.is_empty() => Order::Msg { to: first.into(), text: rest.into() },
         "/who" => Order::Who,
         "/kick" if !args.is_empty() => {
-            let (name, reason) = args.split_once(' ').unwrap_or((args, ""));
-            let reason = if reason.trim().is_empty() { "no reason given" } else { reason.trim() };
-            Order::Kick { who: name.to_string(), reason: reason.to_string() }
+            let reason = if rest.is_empty() { "no reason given" } else { rest };
+            Order::Kick { who: first.to_string(), reason: reason.to_string() }
         }
-        "/kick" => return Err(error("usage: /kick NAME [REASON]")),
         "/ban" => {
-            let (ip, minutes) = args.split_once(' ').unwrap_or((args, "60"));
-            match (ip.parse(), minutes.trim().parse()) {
-                (Ok(ip), Ok(minutes @ 1..=MAX_BAN_MINUTES)) => Order::Ban { ip, minutes },
-                _ => return Err(error("usage: /ban ADDRESS [MINUTES, 1 to 10080: a week]")),
+            let target = match (first.parse(), first.parse()) {
+                (Ok(number), _) => Some(Target::Number(number)),
+                (_, Ok(ip)) => Some(Target::Address(ip)),
+                _ => None,
+            };
+            let minutes = if rest.is_empty() { Ok(60) } else { rest.parse() };
+            match (target, minutes) {
+                (Some(target), Ok(minutes @ 1..=MAX_BAN_MINUTES)) => Order::Ban { target, minutes },
+                _ => return Err(error("usage: /ban ADDRESS|NUMBER [MINUTES, 1 to 10080: a week]")),
             }
         }
+        "/unban" => match first.parse() {
+            Ok(ip) => Order::Unban(ip),
+            Err(_) => return Err(error("usage: /unban ADDRESS")),
+        },
+        "/bans" => Order::Bans,
         "/quit" => Order::Quit,
-        "/help" => return Err(console_help()),
+        "/help" => return Err(CONSOLE_HELP.into()),
+        "/say" => return Err(error("usage: /say TEXT")),
+        "/msg" => return Err(error("usage: /msg NAME TEXT")),
+        "/kick" => return Err(error("usage: /kick NAME [REASON]")),
         _ if !word.starts_with('/') => {
             return Err(error(
                 "that is not a command: /say TEXT tells everyone (/help lists them)",
@@ -117,22 +129,22 @@ fn parse_console(line: &str) -> Result<Option<Order>, String> {
             )));
         }
     };
-    Ok(Some(event))
+    Ok(Some(order))
 }
 
 /// The lines that answer `/help` on the server's console.
-fn console_help() -> String {
-    [
-        notice("console commands:"),
-        notice("  /say TEXT            tell everyone, as * [server] TEXT"),
-        notice("  /who                 list who is online"),
-        notice("  /kick NAME [REASON]  disconnect NAME (or the number /who shows)"),
-        notice("  /ban ADDRESS [MIN]   disconnect everyone there, keep them out (60)"),
-        notice("  /quit                tell everyone, close every connection, stop"),
-        notice("  /help                this list"),
-    ]
-    .concat()
-}
+const CONSOLE_HELP: &str = "\
+* console commands:
+*   /say TEXT              tell everyone, as * [server] TEXT
+*   /msg NAME TEXT         tell NAME alone, as * [server] (private): TEXT
+*   /who                   list who is online, numbered
+*   /kick NAME [REASON]    disconnect NAME (or the number /who shows)
+*   /ban ADDRESS [MIN]     disconnect everyone there, keep them out (60 min);
+*                          /ban NUMBER bans the address of that user
+*   /unban ADDRESS         let them in again; /bans lists the bans
+*   /quit                  tell everyone, close every connection, stop
+*   /help                  this list
+";
 
 /// How students reach a server listening on every interface: this machine's
 /// addresses, as `hostname -I` lists them (Linux), or where to find them.
@@ -158,7 +170,7 @@ mod tests {
         assert!(matches!(parse_console("/say hi all"), Ok(Some(Order::Say(t))) if t == "hi all"));
         assert!(matches!(parse_console("/who"), Ok(Some(Order::Who))));
         assert!(matches!(parse_console("/quit"), Ok(Some(Order::Quit))));
-        assert_eq!(parse_console("/help").err(), Some(console_help()));
+        assert_eq!(parse_console("/help").err(), Some(CONSOLE_HELP.into()));
         assert!(matches!(parse_console(""), Ok(None)));
     }
 

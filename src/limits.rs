@@ -97,6 +97,10 @@ struct Counts {
     /// Addresses with connections open, or whose allowance is not yet full
     /// again: forgetting those would hand out a fresh burst on reconnecting.
     addresses: HashMap<IpAddr, Address>,
+    /// How many addresses `addresses` may hold before the forgettable ones
+    /// are forgotten: twice as many as were left last time, so that each
+    /// connection's share of the work stays small however many come.
+    forget_at: usize,
     /// Addresses kept out by `/ban`, until the instant given.
     banned: HashMap<IpAddr, Instant>,
     /// Each open connection's shares, by its id: of its address's
@@ -111,8 +115,8 @@ struct Address {
 }
 
 /// One connection's permission to be open, given back when dropped. Its
-/// reader holds it (in a [`PacedSocket`], which pays with it for what is
-/// read), so the place is freed however the reader ends (a panic too).
+/// reader holds it (in a [`Paced`], which pays with it for what is read),
+/// so the place is freed however the reader ends (a panic too).
 pub struct Permit {
     limits: Arc<Limits>,
     ip: IpAddr,
@@ -125,7 +129,8 @@ impl Limits {
         let (kib, burst) = (f64::from(rate) * ROOM_KIB_PER_LINE, f64::from(FLOOD_BURST));
         let room = TokenBucket::new(kib, burst * ROOM_KIB_PER_LINE, Instant::now());
         let (addresses, banned, shares) = Default::default();
-        let counts = Counts { open: 0, addresses_open: 0, room, addresses, banned, shares };
+        let counts =
+            Counts { open: 0, addresses_open: 0, room, addresses, forget_at: 64, banned, shares };
         let (counts, all_closed) = (Mutex::new(counts), Condvar::new());
         Limits { max_clients, max_per_address, rate, counts, all_closed }
     }
@@ -144,9 +149,11 @@ impl Limits {
     pub fn admit(self: &Arc<Self>, ip: IpAddr, id: u64) -> Result<Permit, String> {
         let mut counts = self.lock();
         let now = Instant::now();
-        counts.addresses.retain(|_, a| a.open > 0 || !a.bucket.is_full(now));
-        counts.banned.retain(|_, until| *until > now);
-        if counts.banned.contains_key(&ip) {
+        if counts.addresses.len() >= counts.forget_at {
+            counts.addresses.retain(|_, a| a.open > 0 || !a.bucket.is_full(now));
+            counts.forget_at = 2 * counts.addresses.len().max(32);
+        }
+        if counts.banned.get(&ip).is_some_and(|until| *until > now) {
             return Err(protocol::BANNED.into());
         }
         if counts.open >= self.max_clients {
@@ -160,17 +167,14 @@ impl Limits {
         address.open += 1;
         counts.addresses_open += usize::from(address.open == 1);
         counts.open += 1;
-        // Shares start empty, and fill only with time: a new connection gets
-        // no allowance that its address does not have.
         counts.shares.insert(id, [TokenBucket::empty(now), TokenBucket::empty(now)]);
         Ok(Permit { limits: Arc::clone(self), ip, id })
     }
 
     /// Takes `cost` for connection `id` from `ip`: from the address's
     /// allowance and the room's, each shared fairly ([`fair_take`]).
-    /// Returns how long its reader must wait before reading on; the broker,
-    /// which charges for what it sends on someone's behalf (a long `/who`),
-    /// does not wait, and the reader waits the debt off before its next line.
+    /// Returns how long its reader must wait before handing the line on;
+    /// what the broker charges (a notice) is waited off with the next line.
     fn charge(&self, id: u64, ip: IpAddr, cost: Cost) -> Duration {
         if self.rate == 0 {
             return Duration::ZERO;
@@ -189,44 +193,66 @@ impl Limits {
         own.max(fair_take(room, of_room, members, cost.kib, now))
     }
 
+    /// Charges connection `id` from `ip` for a notice about it that everyone
+    /// is sent (it joined, it left), as for a line; it is waited off with
+    /// the connection's next line, if any.
+    pub fn charge_notice(&self, id: u64, ip: IpAddr) {
+        self.charge(id, ip, Cost::line(1.0, 0));
+    }
+
+    /// Decides whether a private answer of `bytes` (a `/who`, `/help`, an
+    /// error) for connection `id` from `ip` is sent, and charges it, a line
+    /// a KiB: a `/who` of a full room is 100 KB, and asking for it again and
+    /// again must cost what sending it does. `Err` for a long one that the
+    /// address's or the room's allowance cannot pay for now: an answer is
+    /// never queued on credit, so what the server holds for anyone stays
+    /// within the room's allowance ([`ROOM_KIB_PER_LINE`]).
+    pub fn charge_answer(&self, id: u64, ip: IpAddr, bytes: usize) -> Result<(), ()> {
+        let kib = bytes as f64 / 1024.0;
+        if self.rate > 0 && bytes > MAX_LINE_BYTES {
+            let (now, mut counts) = (Instant::now(), self.lock());
+            let address = counts.addresses.get_mut(&ip).map_or(0.0, |a| a.bucket.refill(now));
+            if address < kib || counts.room.refill(now) < kib {
+                return Err(());
+            }
+        }
+        self.charge(id, ip, Cost { lines: kib, kib });
+        Ok(())
+    }
+
     /// How many connections from one address may be choosing a name at
-    /// once; a new one past that closes the oldest (`room.rs`). Connections
-    /// with no name are not in `/who` and cannot be kicked: without this, a
-    /// script reopening them as the deadline closes them keeps every place
-    /// of a shared lab machine busy. An eighth of the places, 8 of the
-    /// default 64, lets that many students start at once; our client, whose
-    /// connection was closed this way, makes a new one when the name is
-    /// typed.
+    /// once; a new one past that closes the oldest (`room/joining.rs`).
+    /// Connections with no name are not in `/who` and cannot be kicked:
+    /// without this, a script reopening them as the deadline closes them
+    /// keeps every place of a shared lab machine busy. An eighth of the
+    /// places, 8 of the default 64, lets that many students start at once;
+    /// our client, whose connection was closed this way, makes a new one
+    /// when the name is typed.
     pub fn choosing_per_address(&self) -> usize {
         (self.max_per_address / 8).max(8)
     }
 
-    /// Whether connection `id` still owes: its share of its address's or of
-    /// the room's allowance is in debt, which it has not yet waited off.
-    fn owes(&self, id: u64) -> bool {
-        let (now, mut counts) = (Instant::now(), self.lock());
-        let shares = counts.shares.get_mut(&id).into_iter().flatten();
-        shares.map(|share| share.refill(now)).any(|tokens| tokens < 0.0)
-    }
-
-    /// Keeps `ip` out until `until` (`/ban`).
-    pub fn ban(&self, ip: IpAddr, until: Instant) {
-        self.lock().banned.insert(ip, until);
-    }
-
-    /// Charges a private answer of `bytes` (a `/who`, `/help`, an error) to
-    /// connection `id` from `ip`, a line a KiB: a `/who` of a full room is
-    /// 100 KB, and asking for it again and again must not cost less than
-    /// sending that much. `Err` for a long answer to one who has not yet
-    /// waited off the last: requests already read cannot pile answers up in
-    /// memory faster than they are paid for.
-    pub fn charge_answer(&self, id: u64, ip: IpAddr, bytes: usize) -> Result<(), ()> {
-        if bytes > MAX_LINE_BYTES && self.owes(id) {
-            return Err(());
+    /// Keeps `ip` out until `until` (`/ban`), or lets it in again (`None`,
+    /// `/unban`); `false` if that changed nothing.
+    pub fn ban(&self, ip: IpAddr, until: Option<Instant>) -> bool {
+        let mut counts = self.lock();
+        match until {
+            Some(until) => counts.banned.insert(ip, until).is_none(),
+            None => counts.banned.remove(&ip).is_some(),
         }
-        let kib = bytes as f64 / 1024.0;
-        self.charge(id, ip, Cost { lines: kib, kib });
-        Ok(())
+    }
+
+    /// The addresses kept out now, each with how long it stays out.
+    pub fn bans(&self) -> Vec<(IpAddr, Duration)> {
+        let (now, mut counts) = (Instant::now(), self.lock());
+        counts.banned.retain(|_, until| *until > now);
+        let left = |(ip, until): (&IpAddr, &Instant)| (*ip, until.duration_since(now));
+        counts.banned.iter().map(left).collect()
+    }
+
+    /// Whether `ip` is kept out now.
+    pub fn is_banned(&self, ip: IpAddr) -> bool {
+        self.lock().banned.get(&ip).is_some_and(|until| *until > Instant::now())
     }
 
     /// Waits until every connection has closed, at most `grace`.
@@ -238,12 +264,12 @@ impl Limits {
 
 /// Takes `tokens` from `group`, a bucket several draw on (an address's
 /// connections, or the room's addresses), for one of its `members`, whose
-/// `share` it is. While the group has tokens nobody waits. Once it is
-/// spent, each member waits only for its own share, an equal part of the
-/// group's rate and burst: a member that floods waits long, one that sends
-/// now and then has tokens of its own and waits not at all. A share is
-/// charged only then, or while it owes (a long answer the broker charged
-/// to it), so what was sent freely is not owed later.
+/// `share` it is. While the group has tokens nobody waits, and no share
+/// holds any: what a member owed ends with the flood. Once it is spent,
+/// each member waits only for its own share, which fills with an equal
+/// part of the group's rate from then on: a member that floods waits long,
+/// one that sends now and then has tokens of its own and waits not at all,
+/// and all of them together get no more than the group's own rate.
 fn fair_take(
     group: &mut TokenBucket,
     share: &mut TokenBucket,
@@ -251,13 +277,15 @@ fn fair_take(
     tokens: f64,
     now: Instant,
 ) -> Duration {
-    let free = group.take_within_burst(tokens, now).is_zero();
+    if group.take_within_burst(tokens, now).is_zero() {
+        (group.spent_since, share.tokens, share.last) = (None, 0.0, now);
+        return Duration::ZERO;
+    }
     let members = members.max(1) as f64;
     (share.per_second, share.burst) =
         (group.per_second / members, (group.burst / members).max(1.0));
-    if free && share.refill(now) >= 0.0 {
-        return Duration::ZERO;
-    }
+    // A share fills only while its group is spent, never before.
+    share.last = share.last.max(*group.spent_since.get_or_insert(now));
     share.take(tokens, now)
 }
 
@@ -299,8 +327,8 @@ pub struct Paced {
     writer_gone: Receiver<()>,
 }
 
-/// The connection is over: its writer has ended, and closed it.
-pub struct WriterEnded;
+/// The connection is over: its client or its writer has closed it.
+pub struct Over;
 
 impl Paced {
     /// The socket, read through flood control with `permit`'s allowance
@@ -309,39 +337,40 @@ impl Paced {
         Paced { socket, permit, writer_gone }
     }
 
-    /// A new connection's cost, a line and a notice, before it is greeted:
-    /// taken from its address's allowance and the room's, not from its
-    /// shares (empty yet), so that a newcomer waits a few seconds at most,
-    /// even on a machine where others flood, and connections opened in a
-    /// loop still come no faster than the allowance.
-    pub fn pay_arrival(&self) {
-        let (now, Permit { limits, ip, .. }) = (Instant::now(), &self.permit);
-        let mut counts = limits.lock();
-        let Counts { room, addresses, .. } = &mut *counts;
-        let Some(address) = addresses.get_mut(ip).filter(|_| limits.rate > 0) else { return };
-        let Cost { lines, kib } = Cost::line(1.0, 0);
-        let wait =
-            address.bucket.take_within_burst(lines, now).max(room.take_within_burst(kib, now));
-        drop(counts);
-        std::thread::sleep(wait);
-    }
-
-    /// Takes `cost` from the sender's allowance, waiting as long as it asks
-    /// before the next line is read, or until the connection is over: then
-    /// `Err`.
-    pub fn pay(&self, cost: Cost) -> Result<(), WriterEnded> {
+    /// Takes `cost` from the sender's allowance, and waits as long as it
+    /// asks before the line is handed on; `Err` if the connection ends
+    /// meanwhile (then the line is dropped with it).
+    pub fn pay(&self, cost: Cost) -> Result<(), Over> {
         let Permit { limits, ip, id } = &self.permit;
-        match self.writer_gone.recv_timeout(limits.charge(*id, *ip, cost)) {
-            Err(RecvTimeoutError::Disconnected) => Err(WriterEnded),
-            _ => Ok(()),
-        }
+        self.wait(limits.charge(*id, *ip, cost))
     }
 
     /// Charges the leave notice to the sender's allowance, without waiting:
     /// the connection is over, and its place is freed at once.
     pub fn charge_leave(&self) {
         let Permit { limits, ip, id } = &self.permit;
-        limits.charge(*id, *ip, Cost::line(1.0, 0));
+        limits.charge_notice(*id, *ip);
+    }
+
+    /// Waits `time`, or less if the connection ends meanwhile: then `Err`.
+    /// The wait is a peek at the socket, which takes nothing but wakes when
+    /// the client closes the connection or the writer shuts it down; if
+    /// bytes wait to be read, for the rest of the time on the writer's end.
+    fn wait(&self, time: Duration) -> Result<(), Over> {
+        if time.is_zero() {
+            return Ok(());
+        }
+        let until = Instant::now() + time;
+        let _ = self.socket.set_read_timeout(Some(time));
+        let peeked = self.socket.peek(&mut [0]);
+        let _ = self.socket.set_read_timeout(None);
+        if let Ok(0) = peeked {
+            return Err(Over);
+        }
+        match self.writer_gone.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Err(RecvTimeoutError::Disconnected) => Err(Over),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -355,7 +384,7 @@ impl Read for &Paced {
         let n = self.socket.as_ref().read(buf)?;
         match self.pay(Cost { lines: n as f64 / MAX_LINE_BYTES as f64, kib: 0.0 }) {
             Ok(()) => Ok(n),
-            Err(WriterEnded) => Ok(0),
+            Err(Over) => Ok(0),
         }
     }
 }
@@ -373,12 +402,15 @@ struct TokenBucket {
     /// Below zero when lines were let through on credit: the debt is the wait.
     tokens: f64,
     last: Instant,
+    /// For a bucket several draw on: since when it has been spent, if it
+    /// is ([`fair_take`]).
+    spent_since: Option<Instant>,
 }
 
 impl TokenBucket {
     /// A full bucket.
     fn new(per_second: f64, burst: f64, now: Instant) -> TokenBucket {
-        TokenBucket { per_second, burst, tokens: burst, last: now }
+        TokenBucket { per_second, burst, tokens: burst, last: now, spent_since: None }
     }
 
     /// An empty bucket, for a share: [`fair_take`] sets its rate and burst.

@@ -98,7 +98,7 @@ pub enum Command {
 }
 
 /// Splits a command line into its first word and the (trimmed) rest.
-fn split_word(line: &str) -> (&str, &str) {
+pub fn split_word(line: &str) -> (&str, &str) {
     match line.split_once(' ') {
         Some((word, rest)) => (word, rest.trim()),
         None => (line, ""),
@@ -115,7 +115,7 @@ pub fn parse_command(line: &str) -> Option<Command> {
         return Some(Command::Chat(line.to_string()));
     };
     let (word, args) = split_word(rest);
-    Some(match word {
+    Some(match word.to_lowercase().as_str() {
         "who" => Command::Who,
         "quit" => Command::Quit,
         "help" => Command::Help,
@@ -344,6 +344,11 @@ pub fn from_server(text: &str) -> String {
     notice(&format!("[server] {text}"))
 }
 
+/// `* [server] (private): TEXT`: the teacher speaking to one user alone.
+pub fn from_server_privately(text: &str) -> String {
+    notice(&format!("[server] (private): {text}"))
+}
+
 /// How the line to a user removed with `/kick` begins; the client knows it,
 /// and does not reconnect.
 pub const REMOVED: &str = "! you were removed by the server: ";
@@ -563,6 +568,7 @@ mod tests {
             n(server_full(7)),
             n(too_many_from_address(7)),
             from_server("TEXT"),
+            from_server_privately("TEXT"),
             removed("REASON"),
             SHUTTING_DOWN.into(),
             BANNED.into(),

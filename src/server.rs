@@ -117,7 +117,9 @@ struct Connection {
 fn accept_loop(listener: &TcpListener, limits: &Arc<Limits>, arrivals: &Sender<Connection>) {
     for id in 1.. {
         let (mut socket, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
+            // An IPv4 client of a listener on `::` shows as `::ffff:a.b.c.d`:
+            // one address, one form, for the limits and for `/ban`.
+            Ok((socket, peer)) => (socket, SocketAddr::new(peer.ip().to_canonical(), peer.port())),
             Err(e) => {
                 log(format!("accept failed: {e}; pausing"));
                 thread::sleep(ACCEPT_ERROR_PAUSE);
@@ -183,11 +185,10 @@ fn run_reader(connection: Connection, events: &SyncSender<Event>) {
         Ok(started) => started,
         Err(e) => return log(format!("{peer} dropped: cannot start its writer: {e}")),
     };
-    // Beyond the report: the socket read through flood control (`limits.rs`,
-    // which also paces arrivals), and telnet's commands (`telnet.rs`).
-    let paced = Paced::new(socket, permit, writer_gone);
-    paced.pay_arrival();
     let _ = events.send(Event::Arrived { id, peer, outbox });
+    // Beyond the report: the socket read through flood control (`limits.rs`),
+    // and telnet's commands taken out (`telnet.rs`).
+    let paced = Paced::new(socket, permit, writer_gone);
     let mut input = BufReader::with_capacity(READ_BUFFER_BYTES, Telnet::new(&paced, id, events));
     let mut buf = Vec::new();
     let why = loop {
@@ -197,12 +198,11 @@ fn run_reader(connection: Connection, events: &SyncSender<Event>) {
             Ok(None) => break "closed".to_string(),
             Err(e) => break format!("closed: {e}"),
         };
-        let cost = Cost::of(&line, buf.len());
+        if paced.pay(Cost::of(&line, buf.len())).is_err() {
+            break "closed".to_string(); // while it waited for its allowance
+        }
         if events.send(Event::Said { id, line }).is_err() {
             break "closed: the server is stopping".to_string();
-        }
-        if paced.pay(cost).is_err() {
-            break "closed".to_string();
         }
     };
     let _ = events.send(Event::Ended { id, why: Leave::Lost });

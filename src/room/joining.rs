@@ -63,11 +63,16 @@ impl Joining {
 impl Room {
     /// Gives connection `id` from `peer` its deadline to choose a name by.
     /// If as many from its address are choosing a name as may be
-    /// (`Limits::choosing_per_address`), the oldest of them is closed first.
+    /// (`Limits::choosing_per_address`), the oldest of them is closed first;
+    /// one from an address banned as it arrived is closed at once.
     pub(super) fn start_choosing(&mut self, id: u64, peer: SocketAddr) {
         let ip = peer.ip();
         let choosing = self.joining.choosing.entry(ip).or_default();
         *choosing += 1;
+        if self.limits.is_banned(ip) {
+            self.post(id, protocol::BANNED);
+            return self.leave(id, Leave::Removed("banned".into()));
+        }
         if *choosing > self.limits.choosing_per_address() {
             let oldest = self.joining.deadlines.iter().map(|&(_, id)| id).find(|id| {
                 self.members.get(id).is_some_and(|m| m.name.is_none() && m.peer.ip() == ip)
@@ -123,6 +128,7 @@ impl Room {
     pub(super) fn joined(&mut self, id: u64) {
         let Some(member) = self.members.get(&id) else { return };
         self.joining.stopped_choosing(member.peer.ip());
+        self.limits.charge_notice(id, member.peer.ip()); // the join notice
         for line in self.joining.history.clone() {
             if let Some(member) = self.members.get_mut(&id) {
                 super::queue(&mut self.due, id, member, line);

@@ -1,7 +1,8 @@
-//! What the teacher's console commands do to the room: `/say`, `/who`,
-//! `/kick`, `/ban` and `/quit` (beyond the report, which describes no
-//! console). Part of `room.rs` (its child module, so it sees the room's own
-//! fields), kept apart because the report's design has none of it.
+//! What the teacher's console commands do to the room: `/say`, `/msg`,
+//! `/who`, `/kick`, `/ban`, `/unban`, `/bans` and `/quit` (beyond the
+//! report, which describes no console). Part of `room.rs` (its child
+//! module, so it sees the room's own fields), kept apart because the
+//! report's design has none of it.
 //!
 //! Not here: reading the commands (`console.rs`).
 
@@ -12,20 +13,34 @@ use std::time::{Duration, Instant};
 use super::Room;
 use crate::names;
 use crate::output;
-use crate::protocol::{self, Leave};
+use crate::protocol::{self, Leave, error, notice};
 
 /// A command typed on the teacher's console, for the broker to carry out.
 pub enum Order {
     /// `/say TEXT`: a notice to everyone.
     Say(String),
+    /// `/msg NAME TEXT`: a notice to one user alone.
+    Msg { to: String, text: String },
     /// `/who`: each user with their number and address.
     Who,
     /// `/kick NAME [REASON]`, or `/kick NUMBER [REASON]`.
     Kick { who: String, reason: String },
-    /// `/ban ADDRESS [MINUTES]`: everyone there removed, and kept out.
-    Ban { ip: IpAddr, minutes: u64 },
+    /// `/ban ADDRESS [MINUTES]`, or `/ban NUMBER [MINUTES]`: everyone there
+    /// removed, and kept out.
+    Ban { target: Target, minutes: u64 },
+    /// `/unban ADDRESS`: let in again.
+    Unban(IpAddr),
+    /// `/bans`: the addresses kept out.
+    Bans,
     /// `/quit` on the console, or Ctrl-C there: the server stops.
     Quit,
+}
+
+/// Whom `/ban` is aimed at.
+pub enum Target {
+    /// A connection, by the number `/who` shows: its address.
+    Number(u64),
+    Address(IpAddr),
 }
 
 /// How long `/kick` keeps the name out: long enough that a script cannot
@@ -41,9 +56,15 @@ impl Room {
     pub(super) fn obey(&mut self, order: Order) -> ControlFlow<()> {
         match order {
             Order::Say(text) => self.announce(&text),
+            Order::Msg { to, text } => self.tell(&to, &text),
             Order::Who => output::print(self.list_users()),
             Order::Kick { who, reason } => self.kick(&who, reason),
-            Order::Ban { ip, minutes } => self.ban(ip, minutes),
+            Order::Ban { target, minutes } => self.ban(target, minutes),
+            Order::Unban(ip) => output::print(match self.limits.ban(ip.to_canonical(), None) {
+                true => notice(&format!("{ip} may come in again")),
+                false => error(&format!("{ip} is not banned")),
+            }),
+            Order::Bans => output::print(self.list_bans()),
             Order::Quit => {
                 self.shut_down();
                 return ControlFlow::Break(());
@@ -57,19 +78,45 @@ impl Room {
         let line = protocol::from_server(text);
         self.remember(&line);
         self.broadcast(line, None);
-        output::print(protocol::notice(&format!("said to {} user(s)", self.by_key.len())));
+        output::print(notice(&format!("said to {} user(s)", self.by_key.len())));
+    }
+
+    /// `/msg NAME TEXT` on the console: to that user alone.
+    fn tell(&mut self, to: &str, text: &str) {
+        let Some(id) = self.find(to) else { return };
+        self.post(id, protocol::from_server_privately(text));
+        output::print(protocol::private_sent(to, text));
+    }
+
+    /// The user `/kick` or `/msg` means by `who`: the number `/who` shows,
+    /// or exactly that name. A name that only reads the same (`ALICE` for
+    /// `alice`, a look-alike) is not taken for it: the console says whose
+    /// it is, and how to aim at them.
+    fn find(&self, who: &str) -> Option<u64> {
+        if let Some(id) = who.parse().ok().filter(|id| self.name_of(*id).is_some()) {
+            return Some(id);
+        }
+        let found = self.by_key.get(&names::key(who)).copied();
+        match found.map(|id| (id, self.name_of(id).unwrap_or_default())) {
+            Some((id, name)) if name == who => return Some(id),
+            Some((id, name)) => output::print(error(&format!(
+                "no user named {who}, but {name} (number {id}) reads the same: use the number"
+            ))),
+            None => output::print(protocol::no_such_user(who)),
+        }
+        None
     }
 
     /// `/who` on the console: the users in `/who`'s order, each with the
-    /// number `/kick` takes (a name may be hard to type) and their address,
-    /// in columns (the name last: its width varies).
+    /// number `/kick` and `/ban` take (a name may be hard to type) and their
+    /// address, in columns (the name last: its width varies).
     fn list_users(&self) -> String {
         let mut list = protocol::online(self.names());
         for (&id, member) in self.by_order.values().filter_map(|id| self.members.get_key_value(id))
         {
             let name = member.name.as_deref().unwrap_or_default();
             let ip = member.peer.ip();
-            list.push_str(&protocol::notice(&format!("  {id:>6}  {ip:<15}  {name}")));
+            list.push_str(&notice(&format!("  {id:>6}  {ip:<15}  {name}")));
         }
         list
     }
@@ -77,29 +124,48 @@ impl Room {
     /// `/kick NAME [REASON]` or `/kick NUMBER [REASON]`: the user is told
     /// why, and removed; their name is kept out for [`REMOVAL_KEEPS_NAME`].
     fn kick(&mut self, who: &str, reason: String) {
-        let number = who.parse::<u64>().ok().filter(|id| self.name_of(*id).is_some());
-        let Some(id) = number.or_else(|| self.by_key.get(&names::key(who)).copied()) else {
-            return output::print(protocol::no_such_user(who));
-        };
+        let Some(id) = self.find(who) else { return };
         let name = self.name_of(id).unwrap_or(who).to_string();
         self.joining.removed.insert(names::key(&name), Instant::now() + REMOVAL_KEEPS_NAME);
         self.post(id, protocol::removed(&reason));
         self.leave(id, Leave::Removed(reason));
-        output::print(protocol::notice(&format!("removed {name}")));
+        output::print(notice(&format!("removed {name}")));
     }
 
-    /// `/ban ADDRESS [MINUTES]`: everyone from `ip` is removed, and the
-    /// address kept out that long (on a shared machine, that is everyone
-    /// on it).
-    fn ban(&mut self, ip: IpAddr, minutes: u64) {
-        self.limits.ban(ip, Instant::now() + Duration::from_secs(minutes * 60));
+    /// `/ban ADDRESS [MINUTES]` or `/ban NUMBER [MINUTES]`: every
+    /// connection from that address is closed, named or not, and the
+    /// address kept out that long. On a shared machine that is everyone on
+    /// it: the console says whom it removed.
+    fn ban(&mut self, target: Target, minutes: u64) {
+        let ip = match target {
+            Target::Address(ip) => ip.to_canonical(),
+            Target::Number(id) => match self.members.get(&id) {
+                Some(member) => member.peer.ip(),
+                None => return output::print(error(&format!("no connection numbered {id}"))),
+            },
+        };
+        self.limits.ban(ip, Some(Instant::now() + Duration::from_secs(minutes * 60)));
         let there: Vec<u64> =
             self.members.iter().filter(|(_, m)| m.peer.ip() == ip).map(|(&id, _)| id).collect();
-        for id in there {
+        let mut named = Vec::new();
+        for &id in &there {
+            named.extend(self.name_of(id).map(str::to_string));
             self.post(id, protocol::removed("your address is banned"));
             self.leave(id, Leave::Removed("banned".into()));
         }
-        output::print(protocol::notice(&format!("banned {ip} for {minutes} min")));
+        named.sort();
+        let (users, others) = (named.len(), there.len() - named.len());
+        let (names, also) = (named.join(", "), format!(", and {others} without a name"));
+        let also = if others > 0 { also.as_str() } else { "" };
+        let removed = format!("removed {users} user(s) ({names}){also}");
+        output::print(notice(&format!("banned {ip} for {minutes} min: {removed}")));
+    }
+
+    /// `/bans`: the addresses kept out, each with the minutes left.
+    fn list_bans(&self) -> String {
+        let bans = self.limits.bans();
+        let each = bans.iter().map(|(ip, left)| format!("{ip} ({} min left)", left.as_secs().div_ceil(60)));
+        notice(&format!("banned ({}): {}", bans.len(), each.collect::<Vec<_>>().join(", ")))
     }
 
     /// Says goodbye to everyone, lets every connection go with its last

@@ -106,10 +106,11 @@ fn console_ban_removes_an_address_and_keeps_it_out() {
     nameless.expect_greeting();
     for usage in ["/ban nonsense", "/ban 127.0.0.2 0", "/ban 127.0.0.2 10081", "/ban"] {
         server.console(usage);
-        server.expect_stdout("! usage: /ban ADDRESS [MINUTES, 1 to 10080: a week]");
+        server.expect_stdout("! usage: /ban ADDRESS|NUMBER [MINUTES, 1 to 10080: a week]");
     }
     server.console("/ban 127.0.0.2 5");
-    server.expect_stdout("* banned 127.0.0.2 for 5 min");
+    let removed = "removed 2 user(s) (bot1, bot2), and 1 without a name";
+    server.expect_stdout(&format!("* banned 127.0.0.2 for 5 min: {removed}"));
     for conn in [&mut bot1, &mut bot2, &mut nameless] {
         // Those removed first are seen leaving by those removed after.
         let mut line = conn.read_line();
@@ -130,9 +131,92 @@ fn console_ban_removes_an_address_and_keeps_it_out() {
     alice.expect("* carol joined");
     // Without MINUTES: an hour.
     server.console("/ban 127.0.0.3");
-    server.expect_stdout("* banned 127.0.0.3 for 60 min");
+    server.expect_stdout("* banned 127.0.0.3 for 60 min: removed 0 user(s) ()");
     server.console("/who");
     server.expect_stdout("* online (2): alice, carol");
+}
+
+/// A teacher can aim and undo (issue 29): `/ban NUMBER` bans the address of
+/// the user `/who` numbers so; `/bans` lists the bans and `/unban` lifts one;
+/// the console's `/msg` reaches one student alone; commands are known in any
+/// case, on the console and for users.
+#[test]
+fn a_teacher_can_aim_and_undo() {
+    let mut server = Server::start(&[]);
+    let mut alice = server.join_from("127.0.0.10", "alice");
+    let mut bot = server.join_from(ATTACKER, "bot");
+    alice.expect("* bot joined");
+    server.console("/WHO");
+    server.expect_stdout("* online (2): alice, bot");
+    server.expect_stdout("*        1  127.0.0.10       alice");
+    server.expect_stdout("*        2  127.0.0.2        bot");
+    server.console("/Msg alice see me after class");
+    server.expect_stdout("to alice (private): see me after class");
+    alice.expect("* [server] (private): see me after class");
+    server.console("/ban 2 30");
+    server.expect_stdout("* banned 127.0.0.2 for 30 min: removed 1 user(s) (bot)");
+    bot.expect("! you were removed by the server: your address is banned");
+    alice.expect("* bot left (removed by the server)");
+    server.console("/bans");
+    server.expect_stdout("* banned (1): 127.0.0.2 (30 min left)");
+    server.console("/unban 127.0.0.2");
+    server.expect_stdout("* 127.0.0.2 may come in again");
+    server.console("/unban 127.0.0.2");
+    server.expect_stdout("! 127.0.0.2 is not banned");
+    server.console("/bans");
+    server.expect_stdout("* banned (0): ");
+    let _back = server.join_from(ATTACKER, "bot");
+    alice.expect("* bot joined");
+    alice.send("/WHO");
+    alice.expect("* online (2): alice, bot");
+}
+
+/// `/ban` closes every connection from the address at once, named or not,
+/// and says how many (issue 30); on a listener for IPv6 and IPv4 alike
+/// (`--host ::`), where an IPv4 client's address reads `::ffff:127.0.0.2`,
+/// the address is compared in its IPv4 form.
+#[test]
+fn a_ban_closes_every_connection_from_the_address_on_a_dual_stack_listener() {
+    let mut server = Server::start(&["--host", "::"]);
+    server.expect_stdout_prefix("students join with");
+    let v4 = std::net::SocketAddr::from(([127, 0, 0, 1], server.addr.port()));
+    let mut alice = Conn::connect_with("127.0.0.10", v4, None);
+    alice.expect_greeting();
+    alice.send("alice");
+    alice.expect_prefix("* welcome alice;");
+    let mut bots: Vec<Conn> = (0..10)
+        .map(|i| {
+            let mut bot = Conn::connect_with(ATTACKER, v4, None);
+            bot.expect_greeting();
+            bot.send(&format!("bot{i}"));
+            bot.expect_prefix(&format!("* welcome bot{i};"));
+            alice.expect(&format!("* bot{i} joined"));
+            bot
+        })
+        .collect();
+    for _ in 0..8 {
+        let mut waiting = Conn::connect_with(ATTACKER, v4, None);
+        waiting.expect_greeting();
+        bots.push(waiting);
+    }
+    server.console("/who");
+    server.expect_stdout_prefix("* online (11): ");
+    server.expect_stdout("*        1  127.0.0.10       alice");
+    for i in 0..10 {
+        server.expect_stdout(&format!("*  {:>7}  127.0.0.2        bot{i}", i + 2));
+    }
+    server.console("/ban 127.0.0.2");
+    let named = (0..10).map(|i| format!("bot{i}")).collect::<Vec<_>>().join(", ");
+    let removed = format!("removed 10 user(s) ({named}), and 8 without a name");
+    server.expect_stdout(&format!("* banned 127.0.0.2 for 60 min: {removed}"));
+    for mut bot in bots {
+        let mut line = bot.read_line();
+        while line.ends_with(" left (removed by the server)") || line.ends_with(" joined") {
+            line = bot.read_line();
+        }
+        assert_eq!(line, "! you were removed by the server: your address is banned");
+        bot.expect_closed();
+    }
 }
 
 /// Dimmed log lines in the editor end with this: the log lines on a
