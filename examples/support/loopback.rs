@@ -1,5 +1,6 @@
 //! Connecting from a chosen loopback address, so that one machine can play
-//! several: an attacker at 127.0.0.2, honest users at 127.0.0.10 and up.
+//! several: an attacker at 127.0.0.2, honest users at 127.0.0.10 and up;
+//! and opening many connections at once, as a class starting together does.
 //! Shared by the tests, the benchmark and the checker.
 //!
 //! std's `TcpStream::connect` lets the kernel choose the source address,
@@ -33,6 +34,9 @@ unsafe extern "C" {
 const AF_INET: i32 = 2;
 const SOCK_STREAM: i32 = 1;
 const SOCK_CLOEXEC: i32 = 0o2_000_000;
+const SOCK_NONBLOCK: i32 = 0o4_000;
+/// `connect`'s errno on a nonblocking socket whose connection is under way.
+const EINPROGRESS: i32 = 115;
 const SOL_SOCKET: i32 = 1;
 const SO_RCVBUF: i32 = 8;
 const IPPROTO_TCP: i32 = 6;
@@ -55,18 +59,24 @@ pub fn connect_with(
         Some(bytes) => vec![(SOL_SOCKET, SO_RCVBUF, bytes), (IPPROTO_TCP, TCP_MAXSEG, 536)],
         None => Vec::new(),
     };
-    connect_setting(source, to, &options)
+    open(Some(source), to, &options, false)
 }
 
-/// Connects from `source`, with each socket option (level, name, value) set
-/// before connecting.
-fn connect_setting(
-    source: Ipv4Addr,
+/// Connects from `source` (bound before connecting; `None` lets the kernel
+/// choose, as std does), with each socket option (level, name, value) set
+/// before connecting. With `nonblocking`, returns at once, the connection
+/// perhaps still under way, so that one thread can open thousands at once
+/// as many machines would: the socket is nonblocking, and reads give
+/// `WouldBlock` until the server sends something, or the error if the
+/// connection fails.
+pub fn open(
+    source: Option<Ipv4Addr>,
     to: SocketAddr,
     options: &[(i32, i32, i32)],
+    nonblocking: bool,
 ) -> io::Result<TcpStream> {
     let SocketAddr::V4(to) = to else {
-        return Err(io::Error::other("connect_with speaks IPv4 only"));
+        return Err(io::Error::other("loopback::open speaks IPv4 only"));
     };
     let address = |ip: Ipv4Addr, port: u16| SockaddrIn {
         family: AF_INET as u16,
@@ -74,13 +84,14 @@ fn connect_setting(
         addr: ip.octets(),
         zero: [0; 8],
     };
-    let (from, to) = (address(source, 0), address(*to.ip(), to.port()));
+    let to = address(*to.ip(), to.port());
     let len = std::mem::size_of::<SockaddrIn>() as u32;
     // SAFETY: plain C calls on a descriptor this function owns, with
     // pointers to live, correctly laid out values. `from_raw_fd` takes the
     // new descriptor at once, so it is closed on every return below.
     unsafe {
-        let fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        let flags = if nonblocking { SOCK_NONBLOCK } else { 0 };
+        let fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -91,8 +102,16 @@ fn connect_setting(
                 return Err(io::Error::last_os_error());
             }
         }
-        if bind(fd, &from, len) != 0 || connect(fd, &to, len) != 0 {
-            return Err(io::Error::last_os_error());
+        if let Some(source) = source {
+            if bind(fd, &address(source, 0), len) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        if connect(fd, &to, len) != 0 {
+            let error = io::Error::last_os_error();
+            if !(nonblocking && error.raw_os_error() == Some(EINPROGRESS)) {
+                return Err(error);
+            }
         }
         Ok(stream)
     }

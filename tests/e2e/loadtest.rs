@@ -21,6 +21,29 @@ fn field<'a>(json: &'a str, row: usize, field: &str) -> &'a str {
     &rest[..rest.find([',', '}']).unwrap_or(rest.len())]
 }
 
+/// Runs the benchmark's `scenarios` against `server` (a command) and
+/// returns its JSON, after checking that it succeeded.
+fn run_json(scenarios: &[&str], server: &str) -> String {
+    let json_path =
+        std::env::temp_dir().join(format!("loadtest-{}-{}.json", scenarios[0], std::process::id()));
+    let output = loadtest()
+        .args(scenarios)
+        .args(["--server", server, "--json"])
+        .arg(&json_path)
+        .output()
+        .expect("run loadtest");
+    assert!(
+        output.status.success(),
+        "loadtest failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.starts_with("scenario "), "a table: {stdout}");
+    let json = std::fs::read_to_string(&json_path).expect("the --json file");
+    let _ = std::fs::remove_file(&json_path);
+    json
+}
+
 /// A tiny run of every scenario: nothing lost, nothing out of order, nobody
 /// dropped, and every figure present.
 #[test]
@@ -29,22 +52,7 @@ fn tiny_benchmark_reports_zero_loss() {
         "{} server --port 0 --max-line-rate 0",
         assert_cmd::cargo::cargo_bin("chatroom").display()
     );
-    let json_path = std::env::temp_dir().join(format!("loadtest-{}.json", std::process::id()));
-    let output = loadtest()
-        .args(["fanout", "5x20", "latency", "3", "20", "idle", "10"])
-        .args(["--server", &server, "--json"])
-        .arg(&json_path)
-        .output()
-        .expect("run loadtest");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "loadtest failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.starts_with("scenario "), "a table: {stdout}");
-    let json = std::fs::read_to_string(&json_path).expect("the --json file");
-    let _ = std::fs::remove_file(&json_path);
+    let json = run_json(&["fanout", "5x20", "latency", "3", "20", "idle", "10"], &server);
     for row in 0..2 {
         assert_eq!(field(&json, row, "lost"), "0");
         assert_eq!(field(&json, row, "out_of_order"), "0");
@@ -55,7 +63,30 @@ fn tiny_benchmark_reports_zero_loss() {
     assert_ne!(field(&json, 2, "joins_seconds"), "null");
     assert_ne!(field(&json, 2, "one_line_ms"), "null");
     assert_ne!(field(&json, 2, "idle_kib_per_client"), "null");
+    assert_eq!(field(&json, 2, "dropped"), "0");
     assert_eq!(field(&json, 2, "note"), "null");
+}
+
+/// A tiny class starting together, from one address and from many: with
+/// issue 28's flags, everyone is greeted, welcomed and told of every later
+/// join, the one line reaches all (the scenario fails otherwise, with a
+/// note), nobody is dropped, and the server's busiest thread is named.
+#[test]
+fn tiny_join_at_once_welcomes_everyone() {
+    let server = format!(
+        "{} server --port 0 --max-clients 20000 --max-per-address 100000 --max-line-rate 0 --history 0",
+        assert_cmd::cargo::cargo_bin("chatroom").display()
+    );
+    let json = run_json(&["join", "20", "join-spread", "20"], &server);
+    for row in 0..2 {
+        assert_eq!(field(&json, row, "note"), "null", "{json}");
+        assert_eq!(field(&json, row, "dropped"), "0");
+        for figure in ["greeted_seconds", "all_joined_seconds", "joins_seconds", "one_line_ms"] {
+            assert_ne!(field(&json, row, figure), "null", "{figure} in {json}");
+        }
+        assert_ne!(field(&json, row, "busiest_thread"), "null");
+        assert_ne!(field(&json, row, "cpu_seconds"), "null");
+    }
 }
 
 /// A tiny attack, against the server with its default limits: the honest
@@ -63,19 +94,7 @@ fn tiny_benchmark_reports_zero_loss() {
 #[test]
 fn tiny_attack_costs_honest_users_nothing() {
     let server = format!("{} server --port 0", assert_cmd::cargo::cargo_bin("chatroom").display());
-    let json_path = std::env::temp_dir().join(format!("attack-{}.json", std::process::id()));
-    let output = loadtest()
-        .args(["attack", "3", "2", "--server", &server, "--json"])
-        .arg(&json_path)
-        .output()
-        .expect("run loadtest");
-    assert!(
-        output.status.success(),
-        "loadtest failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let json = std::fs::read_to_string(&json_path).expect("the --json file");
-    let _ = std::fs::remove_file(&json_path);
+    let json = run_json(&["attack", "3", "2"], &server);
     assert_eq!(field(&json, 0, "lost"), "0");
     assert_eq!(field(&json, 0, "dropped"), "0");
     assert_ne!(field(&json, 0, "p99_ms"), "null");
