@@ -127,7 +127,9 @@ impl Limits {
     /// Limits with nobody connected yet.
     pub fn new(max_clients: usize, max_per_address: usize, rate: u32) -> Limits {
         let (kib, burst) = (f64::from(rate) * ROOM_KIB_PER_LINE, f64::from(FLOOD_BURST));
-        let room = TokenBucket::new(kib, burst * ROOM_KIB_PER_LINE, Instant::now());
+        // Half of each burst is the group's own; the other half is its
+        // members' shares ([`fair_take`]).
+        let room = TokenBucket::new(kib, burst / 2.0 * ROOM_KIB_PER_LINE, Instant::now());
         let (addresses, banned, shares) = Default::default();
         let counts =
             Counts { open: 0, addresses_open: 0, room, addresses, forget_at: 64, banned, shares };
@@ -159,7 +161,7 @@ impl Limits {
         if counts.open >= self.max_clients {
             return Err(protocol::server_full(self.max_clients));
         }
-        let bucket = TokenBucket::new(f64::from(self.rate), f64::from(FLOOD_BURST), now);
+        let bucket = TokenBucket::new(f64::from(self.rate), f64::from(FLOOD_BURST) / 2.0, now);
         let address = counts.addresses.entry(ip).or_insert(Address { open: 0, bucket });
         if address.open >= self.max_per_address {
             return Err(protocol::too_many_from_address(self.max_per_address));
@@ -201,22 +203,22 @@ impl Limits {
     }
 
     /// Decides whether a private answer of `bytes` (a `/who`, `/help`, an
-    /// error) for connection `id` from `ip` is sent, and charges it, a line
-    /// a KiB: a `/who` of a full room is 100 KB, and asking for it again and
-    /// again must cost what sending it does. `Err` for a long one that the
-    /// address's or the room's allowance cannot pay for now: an answer is
-    /// never queued on credit, so what the server holds for anyone stays
-    /// within the room's allowance ([`ROOM_KIB_PER_LINE`]).
-    pub fn charge_answer(&self, id: u64, ip: IpAddr, bytes: usize) -> Result<(), ()> {
-        let kib = bytes as f64 / 1024.0;
-        if self.rate > 0 && bytes > MAX_LINE_BYTES {
-            let (now, mut counts) = (Instant::now(), self.lock());
-            let address = counts.addresses.get_mut(&ip).map_or(0.0, |a| a.bucket.refill(now));
-            if address < kib || counts.room.refill(now) < kib {
-                return Err(());
-            }
+    /// error) for a connection from `ip` is sent, and charges it to its
+    /// address's allowance and the room's, a line a KiB: a `/who` of a full
+    /// room is 100 KB, and asking for it again and again must cost what
+    /// sending it does. `Err` for a long one while either allowance is
+    /// spent: an answer is never queued while the last is not paid for, so
+    /// what the server holds for anyone stays within the room's allowance.
+    pub fn charge_answer(&self, ip: IpAddr, bytes: usize) -> Result<(), ()> {
+        let Some(mut counts) = (self.rate > 0).then(|| self.lock()) else { return Ok(()) };
+        let (now, kib) = (Instant::now(), bytes as f64 / 1024.0);
+        let Counts { room, addresses, .. } = &mut *counts;
+        let Some(address) = addresses.get_mut(&ip) else { return Err(()) };
+        if bytes > MAX_LINE_BYTES && (room.refill(now) < 0.0 || address.bucket.refill(now) < 0.0) {
+            return Err(());
         }
-        self.charge(id, ip, Cost { lines: kib, kib });
+        room.take(kib, now);
+        address.bucket.take(kib, now);
         Ok(())
     }
 
@@ -264,12 +266,14 @@ impl Limits {
 
 /// Takes `tokens` from `group`, a bucket several draw on (an address's
 /// connections, or the room's addresses), for one of its `members`, whose
-/// `share` it is. While the group has tokens nobody waits, and no share
-/// holds any: what a member owed ends with the flood. Once it is spent,
-/// each member waits only for its own share, which fills with an equal
-/// part of the group's rate from then on: a member that floods waits long,
-/// one that sends now and then has tokens of its own and waits not at all,
-/// and all of them together get no more than the group's own rate.
+/// `share` it is. The burst is split in two: half is the group's, free to
+/// whoever comes first, and half is shared out, each member's share
+/// holding its equal part. While the group has tokens nobody waits, and
+/// what a member owed ends with the flood. Once it is spent, each member
+/// waits only for its own share, which fills with an equal part of the
+/// group's rate: a member that floods waits long, one that sends now and
+/// then has tokens of its own and waits not at all, and all of them
+/// together get no more than the group's own burst and rate.
 fn fair_take(
     group: &mut TokenBucket,
     share: &mut TokenBucket,
@@ -277,16 +281,17 @@ fn fair_take(
     tokens: f64,
     now: Instant,
 ) -> Duration {
-    if group.take_within_burst(tokens, now).is_zero() {
-        (group.spent_since, share.tokens, share.last) = (None, 0.0, now);
+    let members = members.max(1) as f64;
+    (share.per_second, share.burst) = (group.per_second / members, group.burst / members);
+    share.refill(now);
+    let group_wait = group.take_within_burst(tokens, now);
+    if group_wait.is_zero() {
+        share.tokens = share.tokens.max(0.0);
         return Duration::ZERO;
     }
-    let members = members.max(1) as f64;
-    (share.per_second, share.burst) =
-        (group.per_second / members, (group.burst / members).max(1.0));
-    // A share fills only while its group is spent, never before.
-    share.last = share.last.max(*group.spent_since.get_or_insert(now));
-    share.take(tokens, now)
+    // Never longer than the group takes to refill: by then either the
+    // flood is over, and what the member owed with it, or it waits again.
+    share.take(tokens, now).min(group_wait)
 }
 
 impl Permit {
@@ -402,15 +407,12 @@ struct TokenBucket {
     /// Below zero when lines were let through on credit: the debt is the wait.
     tokens: f64,
     last: Instant,
-    /// For a bucket several draw on: since when it has been spent, if it
-    /// is ([`fair_take`]).
-    spent_since: Option<Instant>,
 }
 
 impl TokenBucket {
     /// A full bucket.
     fn new(per_second: f64, burst: f64, now: Instant) -> TokenBucket {
-        TokenBucket { per_second, burst, tokens: burst, last: now, spent_since: None }
+        TokenBucket { per_second, burst, tokens: burst, last: now }
     }
 
     /// An empty bucket, for a share: [`fair_take`] sets its rate and burst.

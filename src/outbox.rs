@@ -27,7 +27,7 @@ use crate::protocol::Leave;
 /// for that user, so this is at least as many lines, and usually far more.
 /// Why not more: std's bounded channel sets aside a slot for each batch it
 /// may hold as soon as it is made, for every user, idle or not.
-const OUTBOX_BATCHES: usize = 256;
+const OUTBOX_BATCHES: usize = 64;
 
 /// With flood control on, how long a line may wait for its user, counted
 /// from when the broker queued it, before that user counts as having
@@ -40,7 +40,13 @@ pub const STALL: Duration = Duration::from_secs(10);
 /// The stack of each reader and writer thread. Their deepest call is a
 /// `format!` or a log line, a few KiB at most; 64 KiB leaves a wide margin,
 /// and naming it says how little a connection needs (the default is 2 MiB).
-pub const CONNECTION_STACK_BYTES: usize = 64 * 1024;
+const CONNECTION_STACK_BYTES: usize = 64 * 1024;
+
+/// Starts a thread of one connection's, called `name`, with a small stack.
+pub fn spawn_for_connection(name: String, work: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    let builder = thread::Builder::new().name(name).stack_size(CONNECTION_STACK_BYTES);
+    builder.spawn(work).map(drop)
+}
 
 /// Lines that travel to a writer together, and when the broker queued them.
 type Batch = (Instant, Vec<Arc<[u8]>>);
@@ -76,23 +82,20 @@ pub fn start_writer(
     max_wait: Option<Duration>,
     ended: impl FnOnce(Leave) + Send + 'static,
 ) -> io::Result<(Outbox, Receiver<()>)> {
-    // Small chat lines must leave at once, not wait for Nagle's algorithm to
-    // gather more (up to 40 ms with delayed ACKs).
+    // Small lines leave at once, not held back to be sent with more (Nagle).
     socket.set_nodelay(true)?;
     socket.set_write_timeout(Some(STALL))?;
     let (outbox, batches) = mpsc::sync_channel(OUTBOX_BATCHES);
     let (writer_alive, writer_gone) = mpsc::channel::<()>();
     // Spawn: the writer of this connection. It ends when the outbox closes
-    // or a write fails; it is not joined, and cleans up after itself.
-    let work = move || {
+    // or a write fails; nobody waits for it.
+    spawn_for_connection(format!("writer-{id}"), move || {
         if let Some(why) = run_writer(&socket, &batches, max_wait) {
             ended(why); // the broker hears why before the reader sees the close
         }
         let _ = socket.shutdown(Shutdown::Both); // which ends the reader too
         drop(writer_alive);
-    };
-    let builder = thread::Builder::new().name(format!("writer-{id}"));
-    builder.stack_size(CONNECTION_STACK_BYTES).spawn(work)?;
+    })?;
     Ok((Outbox(outbox), writer_gone))
 }
 
@@ -129,7 +132,9 @@ fn write_lines(
     lines: &[Arc<[u8]>],
     deadline: Option<Instant>,
 ) -> io::Result<()> {
-    let mut out = BufWriter::with_capacity(WRITE_BYTES, Timed { socket, deadline });
+    // No bigger than the lines: thousands of writers may be writing at once.
+    let bytes = lines.iter().map(|line| line.len()).sum::<usize>().min(WRITE_BYTES);
+    let mut out = BufWriter::with_capacity(bytes, Timed { socket, deadline });
     lines.iter().try_for_each(|line| out.write_all(line))?;
     out.flush()
 }

@@ -97,7 +97,7 @@ const ROUND_EVENTS: usize = 128;
 pub fn run_broker(events: Receiver<Event>, mut room: Room) {
     loop {
         // `Err`: a name deadline came first (beyond the report). The channel
-        // never closes: the starter holds a sender for the life of the process.
+        // never closes: the accept loop holds a sender for the life of the process.
         let first = events.recv_timeout(room.joining.time_to_next_deadline()).ok();
         for event in first.into_iter().chain(events.try_iter().take(ROUND_EVENTS)) {
             if room.handle(event).is_break() {
@@ -274,7 +274,7 @@ impl Room {
     /// whether it is sent, or a short refusal instead).
     fn answer(&mut self, id: u64, line: String) {
         let Some(member) = self.members.get(&id) else { return };
-        let line = match self.limits.charge_answer(id, member.peer.ip(), line.len()) {
+        let line = match self.limits.charge_answer(member.peer.ip(), line.len()) {
             Ok(()) => line,
             Err(()) => protocol::ASKED_TOO_OFTEN.into(),
         };

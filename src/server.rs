@@ -5,10 +5,9 @@
 //! The kinds of thread, each named where it is spawned:
 //! - the **main thread** ([`run`]) starts the others, then waits for the
 //!   broker to end;
-//! - the **accept loop** ([`accept_loop`]) takes each connection and hands
-//!   it to the **starter** ([`start_readers`]), which starts its **reader**
-//!   ([`run_reader`]): the report's thread per client, which turns every
-//!   line the client sends into an event for the broker;
+//! - the **accept loop** ([`accept_loop`]) takes each connection and starts
+//!   its **reader** ([`run_reader`]): the report's thread per client, which
+//!   turns every line the client sends into an event for the broker;
 //! - each reader starts its connection's **writer** (`outbox.rs`), the only
 //!   thread that writes to that client;
 //! - the **broker** (`room.rs`) owns the room and decides who gets which
@@ -26,13 +25,13 @@
 use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{self, SyncSender};
 use std::thread;
 use std::time::Duration;
 
 use crate::console;
 use crate::limits::{Cost, Limits, Paced, Permit};
-use crate::outbox::{self, CONNECTION_STACK_BYTES};
+use crate::outbox;
 use crate::output::{self, log};
 use crate::protocol::{self, Leave, Line, MAX_LINE_BYTES};
 use crate::room::{self, Event, Room, Settings};
@@ -59,12 +58,13 @@ pub struct Config {
 const EVENT_QUEUE: usize = 4096;
 
 /// Runs the server until the console's `/quit`: listens (report §3.1),
-/// starts the accept loop, the starter and the broker, and waits for the
-/// broker to end. `Err` if it cannot start.
+/// starts the accept loop and the broker, and waits for the broker to end.
+/// `Err` if it cannot start.
 pub fn run(config: Config) -> Result<(), String> {
     let addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
+    widen_backlog(&listener); // beyond the report: a whole class at once
     // The events channel: every reader, writer and the console send on it
     // (each with a clone of `events`), and the broker alone receives.
     let (events, received) = mpsc::sync_channel(EVENT_QUEUE);
@@ -72,12 +72,8 @@ pub fn run(config: Config) -> Result<(), String> {
     console::start(events.clone(), config.transcript.as_deref(), local)?;
     let limits =
         Arc::new(Limits::new(config.max_clients, config.max_per_address, config.room.rate));
-    // The arrivals channel: the accept loop sends each connection it admits,
-    // the starter receives them.
-    let (arrivals, arrived) = mpsc::channel();
     let accept_limits = Arc::clone(&limits);
-    spawn("accept", move || accept_loop(&listener, &accept_limits, &arrivals))?;
-    spawn("starter", move || start_readers(arrived, &events))?;
+    spawn("accept", move || accept_loop(&listener, &accept_limits, &events))?;
     let room = Room::new(config.room, limits);
     // This thread waits for the broker, which ends after the console's
     // `/quit` once everyone has been told and their last lines are out.
@@ -88,20 +84,6 @@ pub fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-/// Starts a thread called `name`: a name shows in `top -H` and in a panic,
-/// and failing to start is an error, not a panic.
-fn spawn<T: Send + 'static>(
-    name: &str,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<thread::JoinHandle<T>, String> {
-    thread::Builder::new().name(name.into()).spawn(work).map_err(|e| e.to_string())
-}
-
-/// How long the accept loop rests after `accept` fails. The usual cause is
-/// running out of file descriptors, and then `accept` fails again at once
-/// until some connection closes: without a pause the loop would spin a core.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
-
 /// A connection accepted and admitted, on its way to its reader thread.
 struct Connection {
     id: u64,
@@ -110,11 +92,11 @@ struct Connection {
     permit: Permit,
 }
 
-/// The accept loop (report §3.1): takes each connection and hands it to the
-/// starter, which starts a thread to handle it. One connection's trouble
-/// never ends this loop (report §5: errors are printed and the server keeps
+/// The accept loop (report §3.1): takes each connection and starts a
+/// separate thread to handle it, its reader. One connection's trouble never
+/// ends this loop (report §5: errors are printed and the server keeps
 /// listening).
-fn accept_loop(listener: &TcpListener, limits: &Arc<Limits>, arrivals: &Sender<Connection>) {
+fn accept_loop(listener: &TcpListener, limits: &Arc<Limits>, events: &SyncSender<Event>) {
     for id in 1.. {
         let (mut socket, peer) = match listener.accept() {
             // An IPv4 client of a listener on `::` shows as `::ffff:a.b.c.d`:
@@ -137,28 +119,52 @@ fn accept_loop(listener: &TcpListener, limits: &Arc<Limits>, arrivals: &Sender<C
                 continue;
             }
         };
-        // The starter lives as long as the process: this send cannot fail.
-        let _ = arrivals.send(Connection { id, socket, peer, permit });
+        // Spawn: the reader of this connection. It ends when the connection
+        // does; if it cannot start, the connection, moved into it, closes.
+        let (connection, events) = (Connection { id, socket, peer, permit }, events.clone());
+        let work = move || run_reader(connection, &events);
+        if let Err(e) = outbox::spawn_for_connection(format!("reader-{id}"), work) {
+            log(format!("{peer} dropped: cannot start its thread: {e}"));
+        }
     }
 }
 
-/// The starter: a separate thread to handle each client (report §3.1,
-/// §4.1), its reader. A thread of its own, beyond the report: starting a
-/// thread takes a while, and meanwhile new connections wait in the kernel's
-/// queue, which std makes 128 long. When a whole class connects at once it
-/// overflows, and a connection that does not fit is tried again only a
-/// second later; in this channel they wait instead.
-fn start_readers(arrived: Receiver<Connection>, events: &SyncSender<Event>) {
-    for connection in arrived {
-        let (id, peer, events) = (connection.id, connection.peer, events.clone());
-        // Spawn: the reader of this connection. It ends when the connection
-        // does.
-        let work = move || run_reader(connection, &events);
-        let builder = thread::Builder::new().name(format!("reader-{id}"));
-        if let Err(e) = builder.stack_size(CONNECTION_STACK_BYTES).spawn(work) {
-            // The connection was moved into `work` and dropped with it: closed.
-            log(format!("{peer} dropped: cannot start its thread: {e}"));
+// Beyond the first reading: the listener's queue, and naming threads.
+
+/// Starts a thread called `name`: a name shows in `top -H` and in a panic,
+/// and failing to start is an error, not a panic.
+fn spawn<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<thread::JoinHandle<T>, String> {
+    thread::Builder::new().name(name.into()).spawn(work).map_err(|e| e.to_string())
+}
+
+/// How long the accept loop rests after `accept` fails. The usual cause is
+/// running out of file descriptors, and then `accept` fails again at once
+/// until some connection closes: without a pause the loop would spin a core.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// How many new connections the kernel may hold until the accept loop takes
+/// them (the system's own limit, `somaxconn`, may lower it).
+const BACKLOG: i32 = 4096;
+
+/// Lets the kernel hold [`BACKLOG`] new connections for the accept loop,
+/// where std asks for 128 and has no call to ask for more. When a whole
+/// class connects at once, those that do not fit are tried again by their
+/// kernel only a second later. POSIX lets a listening socket be given a new
+/// length by calling `listen` again: the one C call of this program, in the
+/// C library std links anyway. Elsewhere (Windows) the queue stays std's.
+fn widen_backlog(listener: &TcpListener) {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        unsafe extern "C" {
+            fn listen(fd: i32, backlog: i32) -> i32;
         }
+        // SAFETY: a plain C call on a descriptor the listener owns and keeps
+        // open; if it fails, the queue keeps std's length.
+        unsafe { listen(listener.as_raw_fd(), BACKLOG) };
     }
 }
 
@@ -173,13 +179,10 @@ const READ_BUFFER_BYTES: usize = MAX_LINE_BYTES;
 fn run_reader(connection: Connection, events: &SyncSender<Event>) {
     let Connection { id, socket, peer, permit } = connection;
     log(format!("{peer} connected"));
-    // One socket, two threads: std implements `Read` and `Write` for a
-    // shared `&TcpStream` too, so the reader and the writer each hold an
-    // `Arc` of it. It closes when both have let go.
+    // One socket, two threads: this one reads it, the writer writes it.
     let socket = Arc::new(socket);
-    let to_broker = events.clone();
+    let (to_broker, max_wait) = (events.clone(), permit.max_wait());
     let ended = move |why| drop(to_broker.send(Event::Ended { id, why }));
-    let max_wait = permit.max_wait();
     let (outbox, writer_gone) = match outbox::start_writer(id, Arc::clone(&socket), max_wait, ended)
     {
         Ok(started) => started,

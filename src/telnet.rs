@@ -17,32 +17,20 @@ use std::sync::mpsc::SyncSender;
 use crate::room::Event;
 
 const IAC: u8 = 255;
-const SB: u8 = 250; // the start of a subnegotiation, which IAC SE ends
-const SE: u8 = 240;
+const SE: u8 = 240; // the first of the two-byte commands (240 to 250)
 const WILL: u8 = 251;
 const WONT: u8 = 252;
 const DO: u8 = 253;
 const DONT: u8 = 254;
 const TIMING_MARK: u8 = 6;
 
-/// Where in a command the bytes read so far have stopped.
-#[derive(Clone, Copy)]
-enum State {
-    Text,
-    /// After IAC.
-    Command,
-    /// After IAC and WILL, WONT, DO or DONT: the option comes next.
-    Option(u8),
-    /// Inside a subnegotiation, and just after an IAC there.
-    Sub,
-    SubCommand,
-}
-
 /// A reader that takes telnet's commands out of what `input` gives, and
 /// asks the broker to send connection `id` the answers.
 pub struct Telnet<'a, R> {
     input: R,
-    state: State,
+    /// Where the bytes read so far stopped: in text (0), just after IAC, or
+    /// after IAC and WILL, WONT, DO or DONT (that byte), before the option.
+    after: u8,
     id: u64,
     events: &'a SyncSender<Event>,
 }
@@ -50,40 +38,34 @@ pub struct Telnet<'a, R> {
 impl<'a, R: Read> Telnet<'a, R> {
     /// Reads `input`, for connection `id`, answering through `events`.
     pub fn new(input: R, id: u64, events: &'a SyncSender<Event>) -> Self {
-        Telnet { input, state: State::Text, id, events }
+        Telnet { input, after: 0, id, events }
     }
 
     /// Takes the commands out of `bytes`, in place; returns how many bytes
-    /// of text are left at its start.
+    /// of text are left at its start. (A subnegotiation is never begun:
+    /// every option it could be about is refused.)
     fn strip(&mut self, bytes: &mut [u8]) -> usize {
         let mut kept = 0;
         for at in 0..bytes.len() {
             let byte = bytes[at];
-            let mut keep = |b: u8| (bytes[kept], kept) = (b, kept + 1);
-            self.state = match (self.state, byte) {
-                (State::Text, IAC) => State::Command,
-                (State::Command, SB) => State::Sub,
-                (State::Command, WILL..=DONT) => State::Option(byte),
-                (State::Command, IAC) => {
-                    keep(IAC); // IAC IAC: the byte 255 itself, as text
-                    State::Text
+            // Keeps `b` as text; what follows is text again (0).
+            let mut text = |b: u8| {
+                (bytes[kept], kept) = (b, kept + 1);
+                0
+            };
+            self.after = match (self.after, byte) {
+                (0, IAC) => IAC,
+                (0, _) => text(byte),
+                (IAC, WILL..=DONT) => byte,
+                (IAC, IAC) => text(IAC), // IAC IAC: the byte 255 itself
+                (IAC, SE..) => 0,        // a command of two bytes
+                (IAC, _) => {
+                    text(IAC); // no command: the 255 and this byte are text
+                    text(byte)
                 }
-                (State::Command, SE..) => State::Text, // a command of two bytes
-                (State::Option(verb), option) => {
+                (verb, option) => {
                     self.answer(verb, option);
-                    State::Text
-                }
-                (State::Sub, IAC) => State::SubCommand,
-                (State::SubCommand, SE) => State::Text,
-                (State::Sub | State::SubCommand, _) => State::Sub,
-                (State::Command, _) => {
-                    keep(IAC); // not a command: the 255 and this byte are text
-                    keep(byte);
-                    State::Text
-                }
-                (State::Text, _) => {
-                    keep(byte);
-                    State::Text
+                    0
                 }
             };
         }

@@ -89,16 +89,16 @@ impl Room {
     }
 
     /// The user `/kick` or `/msg` means by `who`: the number `/who` shows,
-    /// or exactly that name. A name that only reads the same (`ALICE` for
-    /// `alice`, a look-alike) is not taken for it: the console says whose
-    /// it is, and how to aim at them.
+    /// or that name, exactly or in another case (`BOB` for `bob`). A name
+    /// that only looks the same (`ɑlice` for `alice`) is not taken for it:
+    /// the console says whose it is, and how to aim at them.
     fn find(&self, who: &str) -> Option<u64> {
         if let Some(id) = who.parse().ok().filter(|id| self.name_of(*id).is_some()) {
             return Some(id);
         }
         let found = self.by_key.get(&names::key(who)).copied();
         match found.map(|id| (id, self.name_of(id).unwrap_or_default())) {
-            Some((id, name)) if name == who => return Some(id),
+            Some((id, name)) if names::sort_key(name) == names::sort_key(who) => return Some(id),
             Some((id, name)) => output::print(error(&format!(
                 "no user named {who}, but {name} (number {id}) reads the same: use the number"
             ))),
@@ -164,7 +164,9 @@ impl Room {
     /// `/bans`: the addresses kept out, each with the minutes left.
     fn list_bans(&self) -> String {
         let bans = self.limits.bans();
-        let each = bans.iter().map(|(ip, left)| format!("{ip} ({} min left)", left.as_secs().div_ceil(60)));
+        let each = bans
+            .iter()
+            .map(|(ip, left)| format!("{ip} ({} min left)", left.as_secs().div_ceil(60)));
         notice(&format!("banned ({}): {}", bans.len(), each.collect::<Vec<_>>().join(", ")))
     }
 

@@ -390,3 +390,54 @@ fn wrong_answers_at_the_prompts_are_asked_again() {
     client.type_text(&format!("{}\n", server.addr.port()));
     client.expect_output("* welcome to chatroom, please enter your name\n");
 }
+
+/// Something that accepts but never greets (not a chatroom server): after
+/// 10 s the client says so, and tries again as for a server not there yet
+/// (issue 30); Ctrl-C (here: the input's end) then leaves, exit 0.
+#[test]
+fn a_server_that_never_greets_is_said_to_and_tried_again() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let mut client = Client::start(&["--host", "127.0.0.1", "--port", &port.to_string()]);
+    let _first = accept(&silent);
+    client.expect_output(&format!(
+        "! 127.0.0.1:{port} does not greet; is it a chatroom server?; trying every few seconds \
+         (Ctrl-C leaves)\n"
+    ));
+    let _second = accept(&silent); // tried again
+    client.close_stdin();
+    let (code, stderr) = client.wait_exit();
+    assert_eq!((code, stderr.as_str()), (Some(0), ""));
+}
+
+/// Ctrl-C leaves the same way wherever the client is (issue 29): waiting
+/// for a server not there yet, before a silent server's greeting, at the
+/// name prompt, each with exit 0 and nothing on stderr; Ctrl-D at the name
+/// prompt too. (In the chat, `the_terminal_is_restored_on_every_way_out`
+/// covers both keys.)
+#[test]
+fn ctrl_c_and_ctrl_d_leave_from_anywhere() {
+    let no_server = closed_port().to_string();
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port().to_string();
+    let server = Server::start(&[]);
+    let port = server.addr.port().to_string();
+    let cases = [
+        (no_server.as_str(), "(Ctrl-C leaves)", "\x03"),
+        (silent_port.as_str(), "", "\x03"),
+        (port.as_str(), "Name: ", "\x03"),
+        (port.as_str(), "Name: ", "\x04"),
+    ];
+    for (port, shown, key) in cases {
+        let mut client = Client::in_terminal(&["--host", "127.0.0.1", "--port", port], "xterm");
+        if shown.is_empty() {
+            let _accepted = accept(&silent);
+        } else {
+            client.expect_output(shown);
+        }
+        client.type_text(key);
+        let (code, stderr) = client.wait_exit();
+        assert_eq!((code, stderr.as_str()), (Some(0), ""), "{port} {shown:?} {key:?}");
+        client.assert_terminal_restored(&format!("{port} {key:?}"));
+    }
+}

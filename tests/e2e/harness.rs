@@ -294,6 +294,12 @@ pub fn room_line(line: &str) -> Option<&str> {
     if digits { Some(text) } else { None }
 }
 
+/// A connection from `source` that nobody will read from or write to (a
+/// script's connect-and-close), or why none was made.
+pub fn connect_quietly(source: std::net::Ipv4Addr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    support::loopback::connect_with(source, addr, None)
+}
+
 /// The example `name` (`examples/`), which `cargo test` builds next to the
 /// binary: the checker, the benchmark.
 pub fn example(name: &str) -> Command {
