@@ -215,6 +215,12 @@ pub struct Heard {
 }
 
 impl Heard {
+    /// The next line heard within `wait`; `None` if none comes in time, or
+    /// the connection ends.
+    pub fn next(&self, wait: Duration) -> Option<String> {
+        self.lines.recv_timeout(wait).ok()
+    }
+
     /// Every line heard so far, not waiting for more.
     pub fn so_far(&self) -> Vec<String> {
         self.lines.try_iter().collect()
