@@ -27,7 +27,7 @@ use crate::protocol::Leave;
 /// for that user, so this is at least as many lines, and usually far more.
 /// Why not more: std's bounded channel sets aside a slot for each batch it
 /// may hold as soon as it is made, for every user, idle or not.
-const OUTBOX_BATCHES: usize = 64;
+const OUTBOX_BATCHES: usize = 128;
 
 /// With flood control on, how long a line may wait for its user, counted
 /// from when the broker queued it, before that user counts as having

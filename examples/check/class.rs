@@ -2,15 +2,16 @@
 //! checked by this same program run again (`--server CMD`) as a child with a
 //! time limit, so that a server that does not start, or hangs, or a rule
 //! that panics, is one row of the table with its reason, never the end of
-//! the run. One table (student, score per group, total), and with
-//! `--json FILE` the same figures for a spreadsheet.
+//! the run. One table (student, score per group, total, and the first
+//! problem: a row always has a reason), and with `--json FILE` the same
+//! figures for a spreadsheet.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::rules::{Group, RULES};
+use crate::rules::Group;
 
 /// One student's row.
 struct Row {
@@ -20,6 +21,9 @@ struct Row {
     groups: Vec<(Group, usize, usize)>,
     /// Why there is no score: the server did not start, or hung.
     error: Option<String>,
+    /// The card's first FAIL (its rule, and what came), or its note that
+    /// the server does not greet.
+    first_problem: Option<String>,
 }
 
 impl Row {
@@ -180,21 +184,37 @@ impl Drop for Limited {
     }
 }
 
-/// A row from a card: each rule line counted under the group it follows.
+/// A row from a card: each rule line counted under the group it follows
+/// (one not tested here is not counted), and the first problem it shows.
 fn score(name: &str, command: &str, groups: &[Group], card: &str, error: Option<String>) -> Row {
     let mut counts: Vec<(Group, usize, usize)> =
-        groups.iter().map(|g| (*g, 0, RULES.iter().filter(|r| r.group == *g).count())).collect();
-    let mut current = None;
+        groups.iter().map(|g| (*g, 0, g.rules().len())).collect();
+    let (mut current, mut first_problem, mut failed) = (None, None, None);
     for line in card.lines() {
+        let entry = counts.iter_mut().find(|(g, ..)| Some(*g) == current);
         if let Some(group) = Group::ALL.into_iter().find(|g| line.starts_with(g.name())) {
             current = Some(group);
         } else if line.starts_with("  PASS  ") || line.starts_with("  yes   ") {
-            if let Some(entry) = counts.iter_mut().find(|(g, ..)| Some(*g) == current) {
-                entry.1 += 1;
-            }
+            entry.into_iter().for_each(|(_, held, _)| *held += 1);
+        } else if line.starts_with("  ----  ") {
+            entry.into_iter().for_each(|(_, _, of)| *of -= 1);
+        } else if let Some(got) = line.strip_prefix("(no greeting on connecting, got ") {
+            let got = got.strip_suffix(": every rule starts with it, and fails)").unwrap_or(got);
+            first_problem = first_problem.or(Some(format!("no greeting: got {got}")));
+        } else if let Some(rule) = line.strip_prefix("  FAIL  ") {
+            failed = failed.or(Some(rule));
+        } else if let (Some(rule), Some(got)) = (failed, line.strip_prefix("        got:      ")) {
+            first_problem = first_problem.or(Some(format!("{rule}: got {got}")));
         }
     }
-    Row { name: name.to_string(), command: command.to_string(), groups: counts, error }
+    let first_problem = first_problem.or(error.clone());
+    Row {
+        name: name.to_string(),
+        command: command.to_string(),
+        groups: counts,
+        error,
+        first_problem,
+    }
 }
 
 fn table(rows: &[Row], groups: &[Group]) -> String {
@@ -203,7 +223,7 @@ fn table(rows: &[Row], groups: &[Group]) -> String {
     for group in groups {
         out.push_str(&format!("  {:>10}", group.name()));
     }
-    out.push_str("       total\n");
+    out.push_str("       total  first problem\n");
     for row in rows {
         out.push_str(&format!("{:width$}", row.name));
         if let Some(why) = &row.error {
@@ -214,7 +234,8 @@ fn table(rows: &[Row], groups: &[Group]) -> String {
             out.push_str(&format!("  {:>10}", format!("{held}/{of}")));
         }
         let (held, of) = row.total();
-        out.push_str(&format!("  {:>10}\n", format!("{held}/{of}")));
+        let problem = row.first_problem.as_deref().map_or("-".into(), |p| shorten(p, 60));
+        out.push_str(&format!("  {:>10}  {problem}\n", format!("{held}/{of}")));
     }
     if groups.contains(&Group::Optional) {
         out.push_str("\n(optional: features present, never counted in the total)\n");
@@ -222,8 +243,17 @@ fn table(rows: &[Row], groups: &[Group]) -> String {
     out
 }
 
+/// `text` cut to `most` characters, with `...` if cut: the table's last
+/// column, kept to a line (the JSON has it whole).
+fn shorten(text: &str, most: usize) -> String {
+    match text.char_indices().nth(most) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
 /// The rows as JSON: `{"students": [{"name", "command", "error", "groups":
-/// {GROUP: {"held", "of"}}, "held", "of"}]}`.
+/// {GROUP: {"held", "of"}}, "held", "of", "first_problem"}]}`.
 fn to_json(rows: &[Row], groups: &[Group]) -> String {
     let text = |s: &str| {
         let mut quoted = String::from("\"");
@@ -247,8 +277,9 @@ fn to_json(rows: &[Row], groups: &[Group]) -> String {
             let (held, of) = row.total();
             let (held, of) = if row.error.is_some() { (0, of) } else { (held, of) };
             let error = row.error.as_deref().map_or("null".to_string(), text);
+            let first = row.first_problem.as_deref().map_or("null".to_string(), text);
             format!(
-                "    {{\"name\": {}, \"command\": {}, \"error\": {error}, \"groups\": {{{}}}, \"held\": {held}, \"of\": {of}}}",
+                "    {{\"name\": {}, \"command\": {}, \"error\": {error}, \"groups\": {{{}}}, \"held\": {held}, \"of\": {of}, \"first_problem\": {first}}}",
                 text(&row.name),
                 text(&row.command),
                 scores.join(", ")

@@ -60,6 +60,10 @@ pub struct Peer {
     /// Pass over `* [earlier] ...` lines (a server's history for newcomers):
     /// the checker's rules ask for live lines; the tests want every line.
     pub skip_earlier: bool,
+    /// Pass over `LABEL: ...` lines, this peer's own chat sent back to it
+    /// (an echo): the checker judges an echo in one rule, and its other
+    /// rules look past it.
+    pub skip_own: bool,
 }
 
 impl Peer {
@@ -67,7 +71,8 @@ impl Peer {
     pub fn with(stream: TcpStream, wait: Duration, sent: Sent) -> io::Result<Peer> {
         stream.set_read_timeout(Some(wait))?;
         let reader = BufReader::new(stream.try_clone()?);
-        Ok(Peer { stream, reader, label: "client".into(), sent, wait, skip_earlier: false })
+        let label = "client".into();
+        Ok(Peer { stream, reader, label, sent, wait, skip_earlier: false, skip_own: false })
     }
 
     /// Connects to `addr`, from the loopback address `source` if given (the
@@ -111,7 +116,8 @@ impl Peer {
     fn line_or(&mut self, expected: &str) -> Result<String, Failure> {
         loop {
             let line = self.one_line(expected)?;
-            if !(self.skip_earlier && line.starts_with("* [earlier] ")) {
+            let own = line.strip_prefix(self.label.as_str()).is_some_and(|l| l.starts_with(": "));
+            if !(self.skip_earlier && line.starts_with("* [earlier] ") || self.skip_own && own) {
                 return Ok(line);
             }
         }
@@ -170,7 +176,9 @@ impl Peer {
         }
     }
 
-    fn failure(&self, expected: &str, got: &str) -> Failure {
+    /// A failure on this connection: what was sent last, `expected`, and
+    /// `got` (said to be on this peer's connection).
+    pub fn failure(&self, expected: &str, got: &str) -> Failure {
         let sent = self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let got = format!("{got} (on {}'s connection)", self.label);
         Failure { sent, expected: expected.to_string(), got }
