@@ -69,7 +69,8 @@ impl SlowLink {
 /// U+FFFD: the most bytes on screens a line can buy), N counting up, as
 /// fast as the server reads them, until `stop`; `Err` if the connection
 /// fails. A write held back past its timeout may have sent part of a line:
-/// it is finished, so that the numbers stay whole.
+/// it is finished, so that the numbers stay whole, unless `stop` comes
+/// first (the server, reading at its pace, may take long to take the rest).
 pub fn flood_not_utf8(mut stream: &TcpStream, stop: &AtomicBool) -> io::Result<()> {
     stream.set_write_timeout(Some(Duration::from_millis(200)))?;
     let mut n = 0u64;
@@ -78,7 +79,7 @@ pub fn flood_not_utf8(mut stream: &TcpStream, stop: &AtomicBool) -> io::Result<(
         line.extend_from_slice(&[0xFF; 1018]);
         line.push(b'\n');
         let mut at = 0;
-        while at < line.len() {
+        while at < line.len() && !stop.load(Ordering::Relaxed) {
             match stream.write(&line[at..]) {
                 Ok(k) => at += k,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}

@@ -171,11 +171,17 @@ fn users_who_stopped_reading_are_let_go_before_memory_grows() {
     let [mut reader, mut sender] = [("127.0.0.10", "reader"), ("127.0.0.11", "sender")]
         .map(|(source, name)| server.join_from(source, name));
     let lines: String = (0..100).map(|i| format!("{i} {}\n", "m".repeat(995))).collect();
-    for _ in 0..800 {
+    // Rounds of 100 KB until all twenty are let go: before 64 MiB are sent.
+    let (mut rounds, mut let_go) = (0, 0);
+    while let_go < 20 {
+        assert!(rounds < 640, "after {rounds} rounds, only {let_go} of 20 let go");
         sender.send_raw(lines.as_bytes());
+        rounds += 1;
         let mut heard = 0;
         while heard < 100 {
-            heard += usize::from(reader.read_line().starts_with("sender: "));
+            let line = reader.read_line();
+            heard += usize::from(line.starts_with("sender: "));
+            let_go += usize::from(line.ends_with(" left (too slow: stopped reading)"));
         }
     }
     let peak = server.peak_rss_kib();

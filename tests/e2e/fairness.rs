@@ -59,7 +59,7 @@ fn a_reader_on_a_slow_link_keeps_up_with_every_address_flooding() {
     let cut_off = |e| panic!("the slow reader was cut off: {e}");
     link.read(&slow.stream, |line| {
         line.map(&mut check);
-        flooding.elapsed() > Duration::from_secs(30)
+        flooding.elapsed() > Duration::from_secs(15) // past the 10 s a line may wait
     })
     .unwrap_or_else(cut_off);
     slow.send("/who");
@@ -101,7 +101,7 @@ fn private_answers_cannot_make_the_server_hoard_memory() {
         [server.join_from("127.0.0.10", "alice"), server.join_from("127.0.0.11", "bob")];
     let started = Instant::now();
     let (who, mut chunk) = ("/who\n".repeat(20), [0u8; 1024]);
-    while started.elapsed() < Duration::from_secs(20) {
+    while started.elapsed() < Duration::from_secs(10) {
         for asker in &mut askers {
             let _ = asker.stream.write(who.as_bytes()); // as much as the server takes
             let _ = asker.stream.read(&mut chunk); // 1 KiB a second, each
