@@ -10,62 +10,11 @@ use crate::room::Settings;
 use crate::text;
 use crate::{client, server};
 
-const SERVER_USAGE: &str = "\
-Usage: chatroom server [--host HOST] [--port PORT] [--max-clients N] [--max-per-address N]
-                       [--name-timeout SECS] [--max-line-rate N] [--history N]
-                       [--transcript FILE]
+/// `chatroom server --help`: prose, kept as a text file beside this one.
+const SERVER_USAGE: &str = include_str!("cli/server.txt");
 
-Runs the chat server: one shared room for everyone who connects.
-
-Options:
-  --host HOST            address to listen on [default: 127.0.0.1]; 0.0.0.0
-                         lets other machines on the network join
-  --port PORT            0 to 65535; 0 picks a free one [default: 1918]
-  --max-clients N        connections held at once, 1 to 100000 [default: 1000]
-  --max-per-address N    connections held at once from one IP address, 1 to
-                         100000 [default: 64]: at least the number of people
-                         who share one address (a lab where all log in to one
-                         machine, a classroom behind one router)
-  --name-timeout SECS    time to choose a name, 1 to 3600 [default: 30]
-  --max-line-rate N      lines per second each address may send, 0 to 1000,
-                         after a burst of 100; faster senders are slowed, not
-                         cut off. Joining, leaving and each KiB count as a
-                         line; the whole room, twice that, shared fairly.
-                         0 = no limit [default: 20]
-  --history N            public lines shown to a newcomer, 0 to 100
-                         [default: 20]
-  --transcript FILE      append a transcript to FILE: every public line,
-                         join, leave and /say, with date and time
-
-The first line on stdout is 'listening on IP:PORT'. Then stdout shows the room
-as it happens: public lines, joins and leaves, the console's answers. Private
-messages (/msg) are never shown, nor kept in the transcript. Connections and
-errors are logged on stderr ('2> server.log' keeps them apart).
-
-The server's terminal is the teacher's console: /say TEXT, /who,
-/kick NAME [REASON], /ban ADDRESS [MINUTES], /quit (or Ctrl-C on an empty
-line), /help. Without a terminal of its own (stdin closed: nohup, a service;
-or started in the background with &) the console is off and the server
-simply runs.";
-
-const CLIENT_USAGE: &str = "\
-Usage: chatroom client [--host HOST] [--port PORT] [--name NAME] [--retries N]
-
-Joins a chat server. Asks for whatever the options do not give: the server's
-host (HOST:PORT answers both), its port, and your name. Then every line you
-type is sent to the room, and every line from the room is printed.
-
-Options:
-  --host HOST    the server's address [asked; default 127.0.0.1]
-  --port PORT    the server's port, 1 to 65535 [asked; default 1918]
-  --name NAME    your name in the chat [asked]
-  --retries N    times to connect again when the connection is lost, 0 to
-                 100, pausing 1, 2, 4, then 5 s [default: 17, about 75 s]
-
-In the chat: /who lists who is online, /msg NAME TEXT talks to one person,
-/help lists the commands, /quit (or Ctrl-D, or Ctrl-C) leaves. In a terminal,
-the line you type stays whole while others' lines arrive above it, and
-Ctrl-C clears it first.";
+/// `chatroom client --help`.
+const CLIENT_USAGE: &str = include_str!("cli/client.txt");
 
 /// What the command line asks for.
 pub enum Mode {
@@ -83,7 +32,8 @@ pub fn parse(args: &[String]) -> Result<Mode, String> {
     match first.as_str() {
         // Help and version answer before anything else is checked.
         "-h" | "--help" | "help" => Ok(Mode::Info(format!(
-            "chatroom: a chat for a classroom. Start one server, then a client per person.\n\n{SERVER_USAGE}\n\n{CLIENT_USAGE}"
+            "chatroom: a chat for a classroom. Start one server, then a client per person.\n\n{SERVER_USAGE}\n{}",
+            CLIENT_USAGE.trim_end()
         ))),
         "-V" | "--version" => Ok(Mode::Info(format!("chatroom {}", env!("CARGO_PKG_VERSION")))),
         "server" => parse_server(&args[1..]),
@@ -102,7 +52,7 @@ fn parse_server(args: &[String]) -> Result<Mode, String> {
     let known = "--host --port --max-clients --max-per-address --name-timeout --max-line-rate \
                  --history --transcript";
     let Some(mut flags) = Flags::parse(args, known)? else {
-        return Ok(Mode::Info(SERVER_USAGE.into()));
+        return Ok(Mode::Info(SERVER_USAGE.trim_end().into()));
     };
     let (whole, seconds) = ("a whole number", "a whole number of seconds");
     let per_second = "a whole number of lines per second";
@@ -127,7 +77,7 @@ fn parse_server(args: &[String]) -> Result<Mode, String> {
 fn parse_client(args: &[String]) -> Result<Mode, String> {
     let known = "--host --port --name --retries";
     let Some(mut flags) = Flags::parse(args, known)? else {
-        return Ok(Mode::Info(CLIENT_USAGE.into()));
+        return Ok(Mode::Info(CLIENT_USAGE.trim_end().into()));
     };
     Ok(Mode::Client(client::Config {
         host: flags.take("--host"),

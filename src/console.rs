@@ -133,19 +133,7 @@ fn parse_console(line: &str) -> Result<Option<Order>, String> {
 }
 
 /// The lines that answer `/help` on the server's console.
-const CONSOLE_HELP: &str = "\
-* console commands:
-*   /say TEXT            tell everyone, as * [server] TEXT
-*   /msg NAME TEXT       tell NAME alone, as * [server] (private): TEXT
-*   /who                 list who is online, each with a number
-*   /kick NAME [REASON]  disconnect NAME (or the number /who shows)
-*   /ban ADDRESS [MIN]   disconnect everyone there, keep them out (60 min)
-*   /ban NUMBER [MIN]    the same, for that user's address
-*   /unban ADDRESS       let them in again
-*   /bans                list the addresses kept out
-*   /quit                tell everyone, close every connection, stop
-*   /help                this list
-";
+const CONSOLE_HELP: &str = include_str!("console/help.txt");
 
 /// How students reach a server listening on every interface: this machine's
 /// addresses, as `hostname -I` lists them (Linux), or where to find them.
