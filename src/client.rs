@@ -103,7 +103,7 @@ struct Client {
 /// Runs the client until it ends; `Err` with why if that is an error.
 pub fn run(config: Config) -> Result<(), String> {
     let (to_main, inputs) = mpsc::sync_channel(INPUT_QUEUE);
-    let screen = terminal::start_keyboard(to_main.clone(), "");
+    let screen = terminal::start_keyboard(to_main.clone(), ""); // no prompt yet
     let mut client = Client::new(inputs, to_main, screen, config.retries);
     let exit = match client.connect_first(&config) {
         Continue(()) => match client.choose_name(config.name) {

@@ -4,10 +4,10 @@
 //! two programs, `chat_server.py` and `chat_client.py` (§6), are here one
 //! program with two subcommands, `chatroom server` and `chatroom client`.
 //!
-//! The files, in the order a chat line travels through them; the first five
-//! are the first reading (the README says which parts):
+//! The files, in the order a chat line travels through them; the first
+//! five are the first reading, lesson 1 (the README says which parts):
 //! - `main.rs`: this file, which hands over to one of the two programs;
-//! - `client.rs`: prompts, connects, then sends what is typed and prints what
+//! - `client.rs`: connects, then sends what is typed and prints what
 //!   arrives (report §3.2, §4.2, §5, §6);
 //! - `server.rs`: the accept loop and a reader thread per client (report
 //!   §3.1, §4.1, §5);
@@ -18,14 +18,17 @@
 //!   line, used by both programs (after the first reading: the files above
 //!   call it by names that say what they do).
 //!
-//! Beyond the report, one concern a file: `text.rs` (text made safe to
-//! show), `names.rs` (what a name may be), `limits.rs` (connections and
-//! flood control per address), `console.rs` (the teacher's commands) and
-//! `teacher.rs` (what they do to the room),
-//! `output.rs` (the log, the console's output, the transcript),
-//! `terminal.rs` (the keyboard and the line editor), `reconnect.rs` (the
-//! client's `/quit` and its coming back after a lost connection), `cli.rs`
-//! (flags and `--help`).
+//! Beyond the report, one concern a file (the README's lessons 2 to 6):
+//! `client/prompts.rs` (the questions) and `client/reconnect.rs` (a server
+//! not there yet or lost, `/quit`, the lines typed meanwhile);
+//! `room/joining.rs` (a newcomer's name, deadline and history);
+//! `limits.rs` and `limits/bucket.rs` (connections and flood control per
+//! address); `text.rs`, `names.rs` (with the Unicode data in `text/` and
+//! `names/`) and `telnet.rs` (what a line and a name may hold);
+//! `console.rs` (the teacher's commands), `room/teacher.rs` (what they do
+//! to the room) and `output.rs` (the log, the console's output, the
+//! transcript); `terminal.rs` (the keyboard and the line editor) and
+//! `cli.rs` (flags and `--help`).
 
 mod cli;
 mod client;

@@ -7,9 +7,10 @@
 //!
 //! Why a writer per client: if the broker wrote to sockets itself, one
 //! client that stops reading would block that write, and with it the whole
-//! room. The broker only ever *tries* to put lines in an outbox; a full one
-//! means that user stopped reading, and they are let go (`room.rs`), never
-//! waited for.
+//! room. The broker only ever *tries* to put lines in an outbox, and a
+//! user is let go, never waited for, as soon as either end sees they have
+//! stopped reading: the broker, when their outbox is full (`room.rs`), or
+//! their writer, when a line has waited too long for them ([`STALL`]).
 //!
 //! Not here: who gets which line (the room).
 
@@ -57,14 +58,14 @@ type Batch = (Instant, Vec<Arc<[u8]>>);
 pub struct Outbox(SyncSender<Batch>);
 
 /// The outbox was full: its user has stopped reading.
-pub struct TooSlow;
+pub struct Full;
 
 impl Outbox {
     /// Queues `lines` for the writer, or says at once that the outbox is
-    /// full: the broker never waits for a client.
-    pub fn send(&self, lines: Vec<Arc<[u8]>>) -> Result<(), TooSlow> {
+    /// full (std's `try_send`): the broker never waits for a client.
+    pub fn try_send(&self, lines: Vec<Arc<[u8]>>) -> Result<(), Full> {
         match self.0.try_send((Instant::now(), lines)) {
-            Err(TrySendError::Full(_)) => Err(TooSlow),
+            Err(TrySendError::Full(_)) => Err(Full),
             // `Disconnected`: the writer has ended, and said so already.
             _ => Ok(()),
         }

@@ -94,12 +94,13 @@ const ROUND_EVENTS: usize = 128;
 
 /// The broker: handles every event, a round at a time, until the console's
 /// `/quit`, then returns.
-pub fn run_broker(events: Receiver<Event>, mut room: Room) {
+pub fn run_broker(received: Receiver<Event>, mut room: Room) {
     loop {
         // `Err`: a name deadline came first (beyond the report). The channel
         // never closes: the accept loop holds a sender for the life of the process.
-        let first = events.recv_timeout(room.joining.time_to_next_deadline()).ok();
-        for event in first.into_iter().chain(events.try_iter().take(ROUND_EVENTS)) {
+        let first = received.recv_timeout(room.joining.time_to_next_deadline()).ok();
+        // This event, then those already waiting (at most ROUND_EVENTS).
+        for event in first.into_iter().chain(received.try_iter().take(ROUND_EVENTS)) {
             if room.handle(event).is_break() {
                 return;
             }
@@ -182,7 +183,7 @@ impl Room {
         let Some(mut member) = self.members.remove(&id) else {
             return; // already gone: the reader's end after a kick, say
         };
-        let _ = member.outbox.send(std::mem::take(&mut member.pending));
+        let _ = member.outbox.try_send(std::mem::take(&mut member.pending));
         let Some(name) = member.name else {
             return self.joining.stopped_choosing(member.peer.ip());
         };
@@ -208,13 +209,13 @@ impl Room {
     }
 
     /// The end of a round: each member with lines waiting gets them in one
-    /// batch. One whose outbox is full has stopped reading, and leaves,
-    /// which tells the others: hence the loop.
+    /// batch. One whose outbox is full has stopped reading, and leaves;
+    /// leaving tells the others, who are due again: hence the loop.
     fn end_round(&mut self) {
         self.close_late_names(); // beyond the report: the name deadline
         while let Some(id) = self.due.pop() {
             let Some(member) = self.members.get_mut(&id) else { continue }; // left
-            if member.outbox.send(std::mem::take(&mut member.pending)).is_err() {
+            if member.outbox.try_send(std::mem::take(&mut member.pending)).is_err() {
                 let named = if member.name.is_some() { "" } else { " before choosing a name" };
                 output::log(format!("{} stopped reading{named}", member.peer));
                 self.leave(id, Leave::TooSlow);

@@ -129,45 +129,6 @@ fn accept_loop(listener: &TcpListener, limits: &Arc<Limits>, events: &SyncSender
     }
 }
 
-// Beyond the first reading: the listener's queue, and naming threads.
-
-/// Starts a thread called `name`: a name shows in `top -H` and in a panic,
-/// and failing to start is an error, not a panic.
-fn spawn<T: Send + 'static>(
-    name: &str,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<thread::JoinHandle<T>, String> {
-    thread::Builder::new().name(name.into()).spawn(work).map_err(|e| e.to_string())
-}
-
-/// How long the accept loop rests after `accept` fails. The usual cause is
-/// running out of file descriptors, and then `accept` fails again at once
-/// until some connection closes: without a pause the loop would spin a core.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
-
-/// How many new connections the kernel may hold until the accept loop takes
-/// them (the system's own limit, `somaxconn`, may lower it).
-const BACKLOG: i32 = 4096;
-
-/// Lets the kernel hold [`BACKLOG`] new connections for the accept loop,
-/// where std asks for 128 and has no call to ask for more. When a whole
-/// class connects at once, those that do not fit are tried again by their
-/// kernel only a second later. POSIX lets a listening socket be given a new
-/// length by calling `listen` again: the one C call of this program, in the
-/// C library std links anyway. Elsewhere (Windows) the queue stays std's.
-fn widen_backlog(listener: &TcpListener) {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        unsafe extern "C" {
-            fn listen(fd: i32, backlog: i32) -> i32;
-        }
-        // SAFETY: a plain C call on a descriptor the listener owns and keeps
-        // open; if it fails, the queue keeps std's length.
-        unsafe { listen(listener.as_raw_fd(), BACKLOG) };
-    }
-}
-
 /// The size of each connection's read buffer: one line is at most
 /// [`MAX_LINE_BYTES`], so a typical line takes one system call.
 const READ_BUFFER_BYTES: usize = MAX_LINE_BYTES;
@@ -215,4 +176,43 @@ fn run_reader(connection: Connection, events: &SyncSender<Event>) {
     drop(input);
     drop(paced);
     log(format!("{peer} {why}"));
+}
+
+// Beyond the first reading: the listener's queue, and naming threads.
+
+/// Starts a thread called `name`: a name shows in `top -H` and in a panic,
+/// and failing to start is an error, not a panic.
+fn spawn<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<thread::JoinHandle<T>, String> {
+    thread::Builder::new().name(name.into()).spawn(work).map_err(|e| e.to_string())
+}
+
+/// How long the accept loop rests after `accept` fails. The usual cause is
+/// running out of file descriptors, and then `accept` fails again at once
+/// until some connection closes: without a pause the loop would spin a core.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// How many new connections the kernel may hold until the accept loop takes
+/// them (the system's own limit, `somaxconn`, may lower it).
+const BACKLOG: i32 = 4096;
+
+/// Lets the kernel hold [`BACKLOG`] new connections for the accept loop,
+/// where std asks for 128 and has no call to ask for more. When a whole
+/// class connects at once, those that do not fit are tried again by their
+/// kernel only a second later. POSIX lets a listening socket be given a new
+/// length by calling `listen` again: the one C call of this program, in the
+/// C library std links anyway. Elsewhere (Windows) the queue stays std's.
+fn widen_backlog(listener: &TcpListener) {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        unsafe extern "C" {
+            fn listen(fd: i32, backlog: i32) -> i32;
+        }
+        // SAFETY: a plain C call on a descriptor the listener owns and keeps
+        // open; if it fails, the queue keeps std's length.
+        unsafe { listen(listener.as_raw_fd(), BACKLOG) };
+    }
 }

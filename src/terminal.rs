@@ -35,7 +35,7 @@ pub enum Typed {
 /// arrives is printed above it. Anywhere else (stdin piped, Windows, no
 /// `stty`) it reads plain lines, and what arrives is printed as it comes.
 pub fn start_keyboard<T: From<Typed> + Send + 'static>(
-    inputs: SyncSender<T>,
+    hand_to: SyncSender<T>,
     prompt: &str,
 ) -> Arc<Screen> {
     let editor = if enter_raw_mode() { Some(Mutex::new(Editor::new(prompt))) } else { None };
@@ -44,8 +44,8 @@ pub fn start_keyboard<T: From<Typed> + Send + 'static>(
     // Spawn: the keyboard thread, for the life of the process. Blocked in a
     // read of the keyboard, it cannot be stopped; it need not be.
     let work = move || match keyboard.editor {
-        Some(_) => edit_lines(&keyboard, &inputs),
-        None => read_lines(&keyboard, &inputs),
+        Some(_) => edit_lines(&keyboard, &hand_to),
+        None => read_lines(&keyboard, &hand_to),
     };
     if let Err(e) = thread::Builder::new().name("keyboard".into()).spawn(work) {
         screen.print(&format!("! cannot read the keyboard: {e}"));
@@ -54,7 +54,7 @@ pub fn start_keyboard<T: From<Typed> + Send + 'static>(
 }
 
 /// Plain lines from stdin, for when there is no terminal to edit in.
-fn read_lines<T: From<Typed>>(screen: &Screen, inputs: &SyncSender<T>) {
+fn read_lines<T: From<Typed>>(screen: &Screen, hand_to: &SyncSender<T>) {
     let mut keyboard = io::stdin().lock();
     let mut buf = Vec::new();
     loop {
@@ -68,7 +68,7 @@ fn read_lines<T: From<Typed>>(screen: &Screen, inputs: &SyncSender<T>) {
             Ok(None) | Err(_) => Typed::EndOfInput,
         };
         let end = matches!(input, Typed::EndOfInput);
-        if inputs.send(input.into()).is_err() || end {
+        if hand_to.send(input.into()).is_err() || end {
             return;
         }
     }
@@ -77,7 +77,7 @@ fn read_lines<T: From<Typed>>(screen: &Screen, inputs: &SyncSender<T>) {
 /// Keys from the terminal into the editor, each finished line to the main
 /// thread. A key can arrive in pieces (a UTF-8 character, an escape
 /// sequence): what is not whole yet waits for the next read.
-fn edit_lines<T: From<Typed>>(screen: &Screen, inputs: &SyncSender<T>) {
+fn edit_lines<T: From<Typed>>(screen: &Screen, hand_to: &SyncSender<T>) {
     let mut keyboard = io::stdin().lock();
     let (mut bytes, mut chunk) = (Vec::new(), [0u8; 256]);
     loop {
@@ -91,13 +91,13 @@ fn edit_lines<T: From<Typed>>(screen: &Screen, inputs: &SyncSender<T>) {
                 continue; // a key that only changed the line
             };
             // Ctrl-D does not end this thread: the console goes on after it.
-            if inputs.send(input.into()).is_err() {
+            if hand_to.send(input.into()).is_err() {
                 return;
             }
         }
         bytes.drain(..used);
         if n == 0 {
-            let _ = inputs.send(Typed::EndOfInput.into());
+            let _ = hand_to.send(Typed::EndOfInput.into());
             return;
         }
     }
