@@ -110,6 +110,9 @@ struct Counts {
     /// Each open connection's shares, by its id: of its address's
     /// allowance, and of the room's.
     shares: HashMap<u64, [TokenBucket; 2]>,
+    /// Connections waiting to pay their arrival, by id, with their
+    /// address: a `/ban` shuts them down, which ends their wait.
+    arriving: HashMap<u64, (IpAddr, Arc<TcpStream>)>,
 }
 
 struct Address {
@@ -134,9 +137,10 @@ impl Limits {
         // Half of each burst is the group's own; the other half is its
         // members' shares ([`fair_take`]).
         let room = TokenBucket::new(kib, burst / 2.0 * ROOM_KIB_PER_LINE, Instant::now());
-        let (addresses, banned, shares) = Default::default();
+        let (addresses, banned, shares, arriving) = Default::default();
+        let (open, addresses_open, forget_at) = (0, 0, 64);
         let counts =
-            Counts { open: 0, addresses_open: 0, room, addresses, forget_at: 64, banned, shares };
+            Counts { open, addresses_open, room, addresses, forget_at, banned, shares, arriving };
         let (counts, all_closed) = (Mutex::new(counts), Condvar::new());
         Limits { max_clients, max_per_address, rate, counts, all_closed }
     }
@@ -199,6 +203,20 @@ impl Limits {
         own.max(fair_take(room, of_room, members, cost.kib, now))
     }
 
+    /// Charges a newcomer's arrival, a line and its join notice, to `ip`'s
+    /// allowance and the room's (not to its shares: they start empty), and
+    /// notes its `socket` as waiting to pay it; returns how long to wait.
+    fn charge_arrival(&self, id: u64, ip: IpAddr, socket: &Arc<TcpStream>) -> Duration {
+        let (now, mut counts) = (Instant::now(), self.lock());
+        let Counts { room, addresses, arriving, .. } = &mut *counts;
+        let Some(address) = addresses.get_mut(&ip).filter(|_| self.rate > 0) else {
+            return Duration::ZERO;
+        };
+        arriving.insert(id, (ip, Arc::clone(socket)));
+        let Cost { lines, kib } = Cost::line(1.0, 0);
+        address.bucket.take_within_burst(lines, now).max(room.take_within_burst(kib, now))
+    }
+
     /// Charges connection `id` from `ip` for a notice about it that everyone
     /// is sent (it joined, it left), as for a line; it is waited off with
     /// the connection's next line, if any.
@@ -238,14 +256,21 @@ impl Limits {
         (self.max_per_address / 8).max(8)
     }
 
-    /// Keeps `ip` out until `until` (`/ban`), or lets it in again (`None`,
-    /// `/unban`); `false` if that changed nothing.
-    pub fn ban(&self, ip: IpAddr, until: Option<Instant>) -> bool {
+    /// Keeps `ip` out until `until` (`/ban`), and closes its connections
+    /// still waiting to pay their arrival; returns how many.
+    pub fn ban(&self, ip: IpAddr, until: Instant) -> usize {
         let mut counts = self.lock();
-        match until {
-            Some(until) => counts.banned.insert(ip, until).is_none(),
-            None => counts.banned.remove(&ip).is_some(),
+        counts.banned.insert(ip, until);
+        let waiting: Vec<_> = counts.arriving.values().filter(|(from, _)| *from == ip).collect();
+        for (_, socket) in &waiting {
+            let _ = socket.shutdown(std::net::Shutdown::Both); // ends its wait
         }
+        waiting.len()
+    }
+
+    /// Lets `ip` in again (`/unban`); `false` if it was not kept out.
+    pub fn unban(&self, ip: IpAddr) -> bool {
+        self.lock().banned.remove(&ip).is_some()
     }
 
     /// The addresses kept out now, each with how long it stays out.
@@ -341,9 +366,21 @@ pub struct Over;
 
 impl Paced {
     /// The socket, read through flood control with `permit`'s allowance
-    /// until `writer_gone` closes.
-    pub fn new(socket: Arc<TcpStream>, permit: Permit, writer_gone: Receiver<()>) -> Paced {
-        Paced { socket, permit, writer_gone }
+    /// until `writer_gone` closes, once its arrival, a line and a join
+    /// notice, is paid for: from its address's allowance and the room's, not
+    /// from its shares (empty yet), so that connections opened in a loop
+    /// come no faster than the allowance, and a newcomer waits a few seconds
+    /// at most. `Err` if the client closes meanwhile, or a `/ban` ends it.
+    pub fn arrive(
+        socket: Arc<TcpStream>,
+        permit: Permit,
+        writer_gone: Receiver<()>,
+    ) -> Result<Paced, Over> {
+        let paced = Paced { socket, permit, writer_gone };
+        let Permit { limits, ip, id } = &paced.permit;
+        let paid = paced.wait(limits.charge_arrival(*id, *ip, &paced.socket));
+        limits.lock().arriving.remove(id);
+        paid.map(|()| paced)
     }
 
     /// Takes `cost` from the sender's allowance, and waits as long as it

@@ -140,8 +140,7 @@ const READ_BUFFER_BYTES: usize = MAX_LINE_BYTES;
 fn run_reader(connection: Connection, events: &SyncSender<Event>) {
     let Connection { id, socket, peer, permit } = connection;
     log(format!("{peer} connected"));
-    // One socket, two threads: this one reads it, the writer writes it.
-    let socket = Arc::new(socket);
+    let socket = Arc::new(socket); // read here, written by the writer
     let (to_broker, max_wait) = (events.clone(), permit.max_wait());
     let ended = move |why| drop(to_broker.send(Event::Ended { id, why }));
     let (outbox, writer_gone) = match outbox::start_writer(id, Arc::clone(&socket), max_wait, ended)
@@ -149,10 +148,12 @@ fn run_reader(connection: Connection, events: &SyncSender<Event>) {
         Ok(started) => started,
         Err(e) => return log(format!("{peer} dropped: cannot start its writer: {e}")),
     };
+    // Beyond the report: the socket read through flood control, once the
+    // arrival is paid for (`limits.rs`), and telnet's commands taken out.
+    let Ok(paced) = Paced::arrive(socket, permit, writer_gone) else {
+        return log(format!("{peer} closed before it was greeted"));
+    };
     let _ = events.send(Event::Arrived { id, peer, outbox });
-    // Beyond the report: the socket read through flood control (`limits.rs`),
-    // and telnet's commands taken out (`telnet.rs`).
-    let paced = Paced::new(socket, permit, writer_gone);
     let mut input = BufReader::with_capacity(READ_BUFFER_BYTES, Telnet::new(&paced, id, events));
     let mut buf = Vec::new();
     let why = loop {

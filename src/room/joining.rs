@@ -128,7 +128,6 @@ impl Room {
     pub(super) fn joined(&mut self, id: u64) {
         let Some(member) = self.members.get(&id) else { return };
         self.joining.stopped_choosing(member.peer.ip());
-        self.limits.charge_notice(id, member.peer.ip()); // the join notice
         for line in self.joining.history.clone() {
             if let Some(member) = self.members.get_mut(&id) {
                 super::queue(&mut self.due, id, member, line);

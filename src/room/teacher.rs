@@ -60,7 +60,7 @@ impl Room {
             Order::Who => output::print(self.list_users()),
             Order::Kick { who, reason } => self.kick(&who, reason),
             Order::Ban { target, minutes } => self.ban(target, minutes),
-            Order::Unban(ip) => output::print(match self.limits.ban(ip.to_canonical(), None) {
+            Order::Unban(ip) => output::print(match self.limits.unban(ip.to_canonical()) {
                 true => notice(&format!("{ip} may come in again")),
                 false => error(&format!("{ip} is not banned")),
             }),
@@ -144,7 +144,7 @@ impl Room {
                 None => return output::print(error(&format!("no connection numbered {id}"))),
             },
         };
-        self.limits.ban(ip, Some(Instant::now() + Duration::from_secs(minutes * 60)));
+        let waiting = self.limits.ban(ip, Instant::now() + Duration::from_secs(minutes * 60));
         let there: Vec<u64> =
             self.members.iter().filter(|(_, m)| m.peer.ip() == ip).map(|(&id, _)| id).collect();
         let mut named = Vec::new();
@@ -154,7 +154,7 @@ impl Room {
             self.leave(id, Leave::Removed("banned".into()));
         }
         named.sort();
-        let (users, others) = (named.len(), there.len() - named.len());
+        let (users, others) = (named.len(), there.len() - named.len() + waiting);
         let (names, also) = (named.join(", "), format!(", and {others} without a name"));
         let also = if others > 0 { also.as_str() } else { "" };
         let removed = format!("removed {users} user(s) ({names}){also}");
