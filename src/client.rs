@@ -94,9 +94,11 @@ struct Client {
     port: u16,
     /// The connection, while its listener runs: written here, read there.
     socket: Option<Arc<TcpStream>>,
-    /// Beyond the report: what was typed while there was nobody to send it
-    /// to, in order (`reconnect.rs`).
+    /// Beyond the report: what was typed before it was asked for (it may
+    /// answer a prompt), in order; and the chat lines typed while there was
+    /// no connection, sent first once joined (`reconnect.rs`).
     waiting: VecDeque<Typed>,
+    unsent: VecDeque<String>,
     retries: u32,
 }
 
@@ -259,8 +261,9 @@ impl Client {
         screen: Arc<Screen>,
         retries: u32,
     ) -> Client {
-        let (host, port, socket, waiting) = (String::new(), 0, None, VecDeque::new());
-        Client { inputs, to_main, screen, host, port, socket, waiting, retries }
+        let (host, port, socket, waiting, unsent) =
+            (String::new(), 0, None, Default::default(), Default::default());
+        Client { inputs, to_main, screen, host, port, socket, waiting, unsent, retries }
     }
 
     /// The server's first line, its greeting; or why there is none: a `! `
@@ -339,8 +342,12 @@ impl Client {
         }
     }
 
-    /// The next input: what was typed and held first, in order.
+    /// The next input: the chat lines typed with no connection first, then
+    /// what was typed and held, in order.
     fn next_input(&mut self) -> Input {
+        if let Some(line) = self.unsent.pop_front() {
+            return Input::Keyboard(Typed::Text(line));
+        }
         if let Some(typed) = self.waiting.pop_front() {
             return Input::Keyboard(typed);
         }
@@ -351,7 +358,8 @@ impl Client {
     /// How the client's end is reported: `Err` for an error, and for lines
     /// typed that were never sent.
     fn outcome(&self, exit: Exit) -> Result<(), String> {
-        let unsent = self.waiting.iter().filter(|typed| matches!(typed, Typed::Text(_))).count();
+        let held = self.waiting.iter().filter(|typed| matches!(typed, Typed::Text(_))).count();
+        let unsent = self.unsent.len() + held;
         match exit {
             Exit::Left if unsent > 0 => Err(format!("left with {unsent} typed line(s) not sent")),
             Exit::Left | Exit::ServerStopped => Ok(()),

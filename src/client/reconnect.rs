@@ -41,6 +41,7 @@ impl Client {
     pub(super) fn quit(&mut self) -> Exit {
         self.send("/quit");
         self.waiting.clear();
+        self.unsent.clear();
         let deadline = Instant::now() + QUIT_WAIT;
         while self.socket.is_some() {
             match self.inputs.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -124,9 +125,10 @@ impl Client {
         }
     }
 
-    /// Waits `pause` while not connected. A line typed meanwhile waits to be
-    /// sent, and the screen says so; `/quit`, Ctrl-D, Ctrl-C or the end of
-    /// the input leaves now (so do they if typed already, and held).
+    /// Waits `pause` while not connected. A line typed meanwhile is chat, to
+    /// be sent once joined (never taken for a name), and the screen says so;
+    /// `/quit`, Ctrl-D, Ctrl-C or the end of the input leaves now (so do they
+    /// if typed already, and held).
     fn wait(&mut self, pause: Duration) -> Step<()> {
         if self.waiting.iter().any(|typed| !matches!(typed, Typed::Text(_))) {
             return Break(Exit::Left);
@@ -138,8 +140,14 @@ impl Client {
                     if protocol::parse_command(&text::clean(&line)) == Some(Command::Quit) {
                         return Break(Exit::Left);
                     }
-                    self.hold(Typed::Text(line));
-                    let count = self.waiting.len();
+                    if self.unsent.len() == MAX_WAITING {
+                        let full =
+                            format!("! not sent: already {MAX_WAITING} lines wait to be sent");
+                        self.screen.print(&full);
+                        continue;
+                    }
+                    self.unsent.push_back(line);
+                    let count = self.unsent.len();
                     self.screen.print(&format!("* not connected: {count} line(s) wait to be sent"));
                 }
                 Ok(Input::Keyboard(_)) => return Break(Exit::Left),

@@ -112,13 +112,26 @@ fn a_client_started_before_its_server_waits_for_it() {
     early.expect_output("* not connected: 1 line(s) wait to be sent\n");
     early.type_text("second\n");
     early.expect_output("* not connected: 2 line(s) wait to be sent\n");
+    // And one without --name: what it typed is chat, never taken for the
+    // name, which is asked when the server greets.
+    let mut asked = Client::start(&["--host", "127.0.0.1", "--port", &port]);
+    asked.expect_output("trying every few seconds (Ctrl-C leaves)\n");
+    asked.type_text("hello before\n");
+    asked.expect_output("* not connected: 1 line(s) wait to be sent\n");
     let server = Server::start(&["--port", &port]);
+    asked.expect_output("Name: ");
+    asked.type_text("asked\n");
+    asked.expect_output("* welcome asked;");
     early.expect_output("* welcome to chatroom, please enter your name\n* welcome early;");
     server.expect_room("early: first");
     server.expect_room("early: second");
     early.type_text("third\n");
     server.expect_room("early: third");
+    asked.type_text("later\n");
+    server.expect_room("asked: later");
     let room = server.stdout_so_far();
+    assert_eq!(room.matches("asked: hello before").count(), 1, "{room}");
+    assert!(room.find("asked: hello before") < room.find("asked: later"), "{room}");
     assert_eq!(room.matches("early: first").count(), 1, "{room}");
     assert_eq!(room.matches("early: second").count(), 1, "{room}");
     assert!(!early.all.contains("trying again"), "{}", early.all);
