@@ -62,12 +62,6 @@ enum Input {
     },
 }
 
-impl From<Typed> for Input {
-    fn from(typed: Typed) -> Input {
-        Input::Keyboard(typed)
-    }
-}
-
 /// Every way the client ends.
 enum Exit {
     /// The user left: `/quit`, Ctrl-D, Ctrl-C, or the end of piped input.
@@ -105,8 +99,7 @@ struct Client {
 /// Runs the client until it ends; `Err` with why if that is an error.
 pub fn run(config: Config) -> Result<(), String> {
     let (to_main, inputs) = mpsc::sync_channel(INPUT_QUEUE);
-    let screen = terminal::start_keyboard(to_main.clone(), ""); // no prompt yet
-    let mut client = Client::new(inputs, to_main, screen, config.retries);
+    let mut client = Client::new(inputs, to_main, config.retries); // and its keyboard thread
     let exit = match client.connect_first(&config) {
         Continue(()) => match client.choose_name(config.name) {
             Continue(name) => client.chat(name),
@@ -254,15 +247,13 @@ enum Answer {
 }
 
 impl Client {
-    /// A client with nothing typed and no connection yet.
-    fn new(
-        inputs: Receiver<Input>,
-        to_main: SyncSender<Input>,
-        screen: Arc<Screen>,
-        retries: u32,
-    ) -> Client {
-        let (host, port, socket, waiting, unsent) =
-            (String::new(), 0, None, Default::default(), Default::default());
+    /// A client with nothing typed and no connection yet; starts the
+    /// keyboard thread, which hands each line typed (and Ctrl-C, Ctrl-D) to
+    /// the main thread as an `Input::Keyboard`.
+    fn new(inputs: Receiver<Input>, to_main: SyncSender<Input>, retries: u32) -> Client {
+        let keys = to_main.clone();
+        let screen = terminal::start_keyboard(move |t| keys.send(Input::Keyboard(t)).is_ok(), "");
+        let (host, port, socket, waiting, unsent) = Default::default();
         Client { inputs, to_main, screen, host, port, socket, waiting, unsent, retries }
     }
 

@@ -11,13 +11,13 @@
 //!
 //! Not here: what the commands do (`room.rs`), the outputs (`output.rs`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
 
 use crate::output;
 use crate::protocol::{self, error, notice};
-use crate::room::{Event, Order, Target};
+use crate::room::{Event, Order};
 use crate::terminal::{self, Screen, Typed};
 use crate::text;
 
@@ -38,7 +38,8 @@ pub fn start(
 ) -> Result<(), String> {
     let background = terminal::in_background();
     let (keys, typed) = mpsc::sync_channel(TYPED_QUEUE);
-    let screen = if background { Screen::plain() } else { terminal::start_keyboard(keys, "> ") };
+    let hand_to = move |typed| keys.send(typed).is_ok();
+    let screen = if background { Screen::plain() } else { terminal::start_keyboard(hand_to, "> ") };
     output::start_outputs(&screen, transcript)?;
     // The first line on stdout, pinned: scripts and tests read the real port
     // from it when the server is started with `--port 0`.
@@ -97,14 +98,12 @@ fn parse_console(line: &str) -> Result<Option<Order>, String> {
             Order::Kick { who: first.to_string(), reason: reason.to_string() }
         }
         "/ban" => {
-            let target = match (first.parse(), first.parse()) {
-                (Ok(number), _) => Some(Target::Number(number)),
-                (_, Ok(ip)) => Some(Target::Address(ip)),
-                _ => None,
-            };
             let minutes = if rest.is_empty() { Ok(60) } else { rest.parse() };
-            match (target, minutes) {
-                (Some(target), Ok(minutes @ 1..=MAX_BAN_MINUTES)) => Order::Ban { target, minutes },
+            let aimed = first.parse::<u64>().is_ok() || first.parse::<IpAddr>().is_ok();
+            match minutes {
+                Ok(minutes @ 1..=MAX_BAN_MINUTES) if aimed => {
+                    Order::Ban { who: first.into(), minutes }
+                }
                 _ => return Err(error("usage: /ban ADDRESS|NUMBER [MINUTES, 1 to 10080: a week]")),
             }
         }

@@ -127,15 +127,11 @@ fn run_writer(
 const WRITE_BYTES: usize = 16 * 1024;
 
 /// Writes `lines`, gathered into writes of [`WRITE_BYTES`], each of which may
-/// wait only until `deadline`, if there is one.
-fn write_lines(
-    socket: &TcpStream,
-    lines: &[Arc<[u8]>],
-    deadline: Option<Instant>,
-) -> io::Result<()> {
+/// wait only `until` a deadline, if there is one.
+fn write_lines(socket: &TcpStream, lines: &[Arc<[u8]>], until: Option<Instant>) -> io::Result<()> {
     // No bigger than the lines: thousands of writers may be writing at once.
     let bytes = lines.iter().map(|line| line.len()).sum::<usize>().min(WRITE_BYTES);
-    let mut out = BufWriter::with_capacity(bytes, Timed { socket, deadline });
+    let mut out = BufWriter::with_capacity(bytes, Timed { socket, deadline: until });
     lines.iter().try_for_each(|line| out.write_all(line))?;
     out.flush()
 }

@@ -249,14 +249,7 @@ pub fn left(name: &str, why: &Leave) -> Option<String> {
 }
 
 /// The lines that answer `/help`.
-pub const HELP: &str = "\
-* commands:
-*   TEXT            say TEXT to everyone
-*   /msg NAME TEXT  say TEXT to NAME only
-*   /who            list who is online
-*   /quit           leave the chat
-*   /help           this list
-";
+pub const HELP: &str = include_str!("protocol/help.txt");
 
 /// The answer to `/quit`, just before the server closes the connection.
 pub fn bye(name: &str) -> String {
@@ -280,20 +273,17 @@ pub fn too_many_from_address(max: usize) -> String {
 
 /// The `! ` answer to a refused name.
 pub fn name_refused(why: &NameError) -> String {
-    error(&match why {
-        NameError::Empty => "a name needs at least one letter; try again".to_string(),
-        NameError::Reserved => "that name is kept for the server; try another".to_string(),
-        NameError::TooLong => {
-            format!("a name has at most {MAX_NAME_CHARS} characters; try again")
-        }
-        NameError::MixedScripts => {
-            "a name may not mix scripts, except Latin with Chinese, Japanese or Korean; try again"
-                .to_string()
-        }
+    let mixed = "a name may not mix scripts, except Latin with Chinese, Japanese or Korean";
+    let why = match why {
+        NameError::Empty => "a name needs at least one letter".to_string(),
+        NameError::Reserved => return error("that name is kept for the server; try another"),
+        NameError::TooLong => format!("a name has at most {MAX_NAME_CHARS} characters"),
+        NameError::MixedScripts => mixed.to_string(),
         NameError::BadChar(c) => {
-            format!("a name may hold only letters, digits, _ and -, not {c:?}; try again")
+            format!("a name may hold only letters, digits, _ and -, not {c:?}")
         }
-    })
+    };
+    error(&format!("{why}; try again"))
 }
 
 /// The `! ` answer to a name someone online already has.

@@ -38,7 +38,7 @@ use crate::output;
 use crate::protocol::{self, Command, Leave, Line};
 
 use joining::Joining;
-pub use teacher::{Order, Target};
+pub use teacher::Order;
 
 /// Everything the broker hears, from every reader, every writer and the
 /// console, on one channel.

@@ -11,7 +11,6 @@
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::process::{Command, Stdio};
-use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
 
@@ -28,14 +27,15 @@ pub enum Typed {
     EndOfInput,
 }
 
-/// Starts the keyboard thread; returns the screen to print on.
+/// Starts the keyboard thread, which gives what is typed to `hand_to` (that
+/// says `false` once nobody takes it); returns the screen to print on.
 ///
 /// In a terminal on Unix (not `TERM=dumb`) the thread runs a small line
 /// editor: the line being typed stays whole on the last row, and what
 /// arrives is printed above it. Anywhere else (stdin piped, Windows, no
 /// `stty`) it reads plain lines, and what arrives is printed as it comes.
-pub fn start_keyboard<T: From<Typed> + Send + 'static>(
-    hand_to: SyncSender<T>,
+pub fn start_keyboard(
+    hand_to: impl Fn(Typed) -> bool + Send + 'static,
     prompt: &str,
 ) -> Arc<Screen> {
     let editor = if enter_raw_mode() { Some(Mutex::new(Editor::new(prompt))) } else { None };
@@ -54,7 +54,7 @@ pub fn start_keyboard<T: From<Typed> + Send + 'static>(
 }
 
 /// Plain lines from stdin, for when there is no terminal to edit in.
-fn read_lines<T: From<Typed>>(screen: &Screen, hand_to: &SyncSender<T>) {
+fn read_lines(screen: &Screen, hand_to: &impl Fn(Typed) -> bool) {
     let mut keyboard = io::stdin().lock();
     let mut buf = Vec::new();
     loop {
@@ -68,7 +68,7 @@ fn read_lines<T: From<Typed>>(screen: &Screen, hand_to: &SyncSender<T>) {
             Ok(None) | Err(_) => Typed::EndOfInput,
         };
         let end = matches!(input, Typed::EndOfInput);
-        if hand_to.send(input.into()).is_err() || end {
+        if !hand_to(input) || end {
             return;
         }
     }
@@ -77,7 +77,7 @@ fn read_lines<T: From<Typed>>(screen: &Screen, hand_to: &SyncSender<T>) {
 /// Keys from the terminal into the editor, each finished line to the main
 /// thread. A key can arrive in pieces (a UTF-8 character, an escape
 /// sequence): what is not whole yet waits for the next read.
-fn edit_lines<T: From<Typed>>(screen: &Screen, hand_to: &SyncSender<T>) {
+fn edit_lines(screen: &Screen, hand_to: &impl Fn(Typed) -> bool) {
     let mut keyboard = io::stdin().lock();
     let (mut bytes, mut chunk) = (Vec::new(), [0u8; 256]);
     loop {
@@ -91,13 +91,13 @@ fn edit_lines<T: From<Typed>>(screen: &Screen, hand_to: &SyncSender<T>) {
                 continue; // a key that only changed the line
             };
             // Ctrl-D does not end this thread: the console goes on after it.
-            if hand_to.send(input.into()).is_err() {
+            if !hand_to(input) {
                 return;
             }
         }
         bytes.drain(..used);
         if n == 0 {
-            let _ = hand_to.send(Typed::EndOfInput.into());
+            hand_to(Typed::EndOfInput);
             return;
         }
     }

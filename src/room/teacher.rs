@@ -25,22 +25,15 @@ pub enum Order {
     Who,
     /// `/kick NAME [REASON]`, or `/kick NUMBER [REASON]`.
     Kick { who: String, reason: String },
-    /// `/ban ADDRESS [MINUTES]`, or `/ban NUMBER [MINUTES]`: everyone there
-    /// removed, and kept out.
-    Ban { target: Target, minutes: u64 },
+    /// `/ban ADDRESS [MINUTES]`, or `/ban NUMBER [MINUTES]` (a connection's
+    /// number, as `/who` shows it): everyone there removed, and kept out.
+    Ban { who: String, minutes: u64 },
     /// `/unban ADDRESS`: let in again.
     Unban(IpAddr),
     /// `/bans`: the addresses kept out.
     Bans,
     /// `/quit` on the console, or Ctrl-C there: the server stops.
     Quit,
-}
-
-/// Whom `/ban` is aimed at.
-pub enum Target {
-    /// A connection, by the number `/who` shows: its address.
-    Number(u64),
-    Address(IpAddr),
 }
 
 /// How long `/kick` keeps the name out: long enough that a script cannot
@@ -59,7 +52,7 @@ impl Room {
             Order::Msg { to, text } => self.tell(&to, &text),
             Order::Who => output::print(self.list_users()),
             Order::Kick { who, reason } => self.kick(&who, reason),
-            Order::Ban { target, minutes } => self.ban(target, minutes),
+            Order::Ban { who, minutes } => self.ban(&who, minutes),
             Order::Unban(ip) => output::print(match self.limits.unban(ip.to_canonical()) {
                 true => notice(&format!("{ip} may come in again")),
                 false => error(&format!("{ip} is not banned")),
@@ -136,13 +129,14 @@ impl Room {
     /// connection from that address is closed, named or not, and the
     /// address kept out that long. On a shared machine that is everyone on
     /// it: the console says whom it removed.
-    fn ban(&mut self, target: Target, minutes: u64) {
-        let ip = match target {
-            Target::Address(ip) => ip.to_canonical(),
-            Target::Number(id) => match self.members.get(&id) {
-                Some(member) => member.peer.ip(),
-                None => return output::print(error(&format!("no connection numbered {id}"))),
-            },
+    fn ban(&mut self, who: &str, minutes: u64) {
+        let member = who.parse().ok().and_then(|id| self.members.get(&id));
+        let ip = match (member, who.parse::<IpAddr>()) {
+            (Some(member), _) => member.peer.ip(),
+            (None, Ok(ip)) => ip.to_canonical(),
+            (None, Err(_)) => {
+                return output::print(error(&format!("no connection numbered {who}")));
+            }
         };
         let waiting = self.limits.ban(ip, Instant::now() + Duration::from_secs(minutes * 60));
         let there: Vec<u64> =
