@@ -117,11 +117,7 @@ fn parse_console(line: &str) -> Result<Option<Order>, String> {
         "/say" => return Err(error("usage: /say TEXT")),
         "/msg" => return Err(error("usage: /msg NAME TEXT")),
         "/kick" => return Err(error("usage: /kick NAME [REASON]")),
-        _ if !word.starts_with('/') => {
-            return Err(error(
-                "that is not a command: /say TEXT tells everyone (/help lists them)",
-            ));
-        }
+        _ if !word.starts_with('/') => return Err(error(NOT_A_COMMAND)),
         _ => {
             return Err(error(&format!(
                 "unknown console command {word} (type /help for the list)"
@@ -130,6 +126,10 @@ fn parse_console(line: &str) -> Result<Option<Order>, String> {
     };
     Ok(Some(order))
 }
+
+/// The answer to a line typed at the console that is not a command: the
+/// console is not a chat window, and a line is never sent by mistake.
+const NOT_A_COMMAND: &str = "that is not a command: /say TEXT tells everyone (/help lists them)";
 
 /// The lines that answer `/help` on the server's console.
 const CONSOLE_HELP: &str = include_str!("console/help.txt");

@@ -217,13 +217,6 @@ impl Limits {
         address.bucket.take_within_burst(lines, now).max(room.take_within_burst(kib, now))
     }
 
-    /// Charges connection `id` from `ip` for a notice about it that everyone
-    /// is sent (it joined, it left), as for a line; it is waited off with
-    /// the connection's next line, if any.
-    pub fn charge_notice(&self, id: u64, ip: IpAddr) {
-        self.charge(id, ip, Cost::line(1.0, 0));
-    }
-
     /// Decides whether a private answer of `bytes` (a `/who`, `/help`, an
     /// error) for a connection from `ip` is sent, and charges it to its
     /// address's allowance and the room's, a line a KiB: a `/who` of a full
@@ -262,9 +255,8 @@ impl Limits {
         let mut counts = self.lock();
         counts.banned.insert(ip, until);
         let waiting: Vec<_> = counts.arriving.values().filter(|(from, _)| *from == ip).collect();
-        for (_, socket) in &waiting {
-            let _ = socket.shutdown(std::net::Shutdown::Both); // ends its wait
-        }
+        // Shutting a socket down ends its wait (`Paced::wait`).
+        waiting.iter().for_each(|(_, socket)| drop(socket.shutdown(std::net::Shutdown::Both)));
         waiting.len()
     }
 
@@ -395,7 +387,7 @@ impl Paced {
     /// the connection is over, and its place is freed at once.
     pub fn charge_leave(&self) {
         let Permit { limits, ip, id } = &self.permit;
-        limits.charge_notice(*id, *ip);
+        limits.charge(*id, *ip, Cost::line(1.0, 0));
     }
 
     /// Waits `time`, or less if the connection ends meanwhile: then `Err`.

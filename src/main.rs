@@ -27,12 +27,14 @@
 //! `names/`) and `telnet.rs` (what a line and a name may hold);
 //! `console.rs` (the teacher's commands), `room/teacher.rs` (what they do
 //! to the room) and `output.rs` (the log, the console's output, the
-//! transcript); `terminal.rs` (the keyboard and the line editor) and
-//! `cli.rs` (flags and `--help`).
+//! transcript); `terminal.rs` (the keyboard and the line editor),
+//! `cli.rs` (flags and `--help`) and `kernel.rs` (the two socket settings
+//! std has no call for).
 
 mod cli;
 mod client;
 mod console;
+mod kernel;
 mod limits;
 mod names;
 mod outbox;

@@ -21,6 +21,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::kernel;
 use crate::protocol::Leave;
 
 /// How many batches may wait in one outbox; one more means its user has
@@ -83,8 +84,8 @@ pub fn start_writer(
     max_wait: Option<Duration>,
     ended: impl FnOnce(Leave) + Send + 'static,
 ) -> io::Result<(Outbox, Receiver<()>)> {
-    // Small lines leave at once, not held back to be sent with more (Nagle).
-    socket.set_nodelay(true)?;
+    socket.set_nodelay(true)?; // small lines leave at once, not held back for more (Nagle)
+    kernel::bound_send_buffer(&socket); // what waits, waits in the outbox
     socket.set_write_timeout(Some(STALL))?;
     let (outbox, batches) = mpsc::sync_channel(OUTBOX_BATCHES);
     let (writer_alive, writer_gone) = mpsc::channel::<()>();

@@ -172,13 +172,10 @@ pub const MAX_SERVER_LINE_BYTES: usize = 128 * 1024;
 /// `online (N): a, b, c`, the list of users in `/who` and in the welcome.
 /// `names` must be sorted; at most `limit` of them are written out.
 fn online_list<'a>(names: impl ExactSizeIterator<Item = &'a str>, limit: usize) -> String {
-    let total = names.len();
-    let listed: Vec<&str> = names.take(limit).collect();
-    let mut text = format!("online ({total}): {}", listed.join(", "));
-    if total > listed.len() {
-        text.push_str(&format!(", and {} more", total - listed.len()));
-    }
-    text
+    let (total, listed): (usize, Vec<&str>) = (names.len(), names.take(limit).collect());
+    let more = total - listed.len();
+    let more = if more > 0 { format!(", and {more} more") } else { String::new() };
+    format!("online ({total}): {}{more}", listed.join(", "))
 }
 
 /// `* online (N): a, b, c`, the answer to `/who`. `names` must be sorted.

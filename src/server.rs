@@ -30,6 +30,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::console;
+use crate::kernel;
 use crate::limits::{Cost, Limits, Paced, Permit};
 use crate::outbox;
 use crate::output::{self, log};
@@ -64,7 +65,7 @@ pub fn run(config: Config) -> Result<(), String> {
     let addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    widen_backlog(&listener); // beyond the report: a whole class at once
+    kernel::widen_backlog(&listener); // beyond the report: a whole class at once
     // The events channel: every reader, writer and the console send on it
     // (each with a clone of `events`), and the broker alone receives.
     let (events, received) = mpsc::sync_channel(EVENT_QUEUE);
@@ -179,7 +180,7 @@ fn run_reader(connection: Connection, events: &SyncSender<Event>) {
     log(format!("{peer} {why}"));
 }
 
-// Beyond the first reading: the listener's queue, and naming threads.
+// Beyond the first reading: naming threads, and a pause.
 
 /// Starts a thread called `name`: a name shows in `top -H` and in a panic,
 /// and failing to start is an error, not a panic.
@@ -194,26 +195,3 @@ fn spawn<T: Send + 'static>(
 /// running out of file descriptors, and then `accept` fails again at once
 /// until some connection closes: without a pause the loop would spin a core.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
-
-/// How many new connections the kernel may hold until the accept loop takes
-/// them (the system's own limit, `somaxconn`, may lower it).
-const BACKLOG: i32 = 4096;
-
-/// Lets the kernel hold [`BACKLOG`] new connections for the accept loop,
-/// where std asks for 128 and has no call to ask for more. When a whole
-/// class connects at once, those that do not fit are tried again by their
-/// kernel only a second later. POSIX lets a listening socket be given a new
-/// length by calling `listen` again: the one C call of this program, in the
-/// C library std links anyway. Elsewhere (Windows) the queue stays std's.
-fn widen_backlog(listener: &TcpListener) {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        unsafe extern "C" {
-            fn listen(fd: i32, backlog: i32) -> i32;
-        }
-        // SAFETY: a plain C call on a descriptor the listener owns and keeps
-        // open; if it fails, the queue keeps std's length.
-        unsafe { listen(listener.as_raw_fd(), BACKLOG) };
-    }
-}

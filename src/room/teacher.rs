@@ -148,10 +148,9 @@ impl Room {
             self.leave(id, Leave::Removed("banned".into()));
         }
         named.sort();
-        let (users, others) = (named.len(), there.len() - named.len() + waiting);
-        let (names, also) = (named.join(", "), format!(", and {others} without a name"));
-        let also = if others > 0 { also.as_str() } else { "" };
-        let removed = format!("removed {users} user(s) ({names}){also}");
+        let others = there.len() - named.len() + waiting;
+        let also = if others > 0 { format!(", and {others} without a name") } else { "".into() };
+        let removed = format!("removed {} user(s) ({}){also}", named.len(), named.join(", "));
         output::print(notice(&format!("banned {ip} for {minutes} min: {removed}")));
     }
 
