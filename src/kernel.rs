@@ -1,12 +1,13 @@
 //! What the server asks of the kernel's sockets that std has no call for:
 //! a longer queue of new connections, and a small send buffer for each
-//! client. Two C calls, into the C library std links anyway: the only
-//! `unsafe` code of the program. Where they do not apply (Windows; the
-//! send buffer off Linux), the kernel's own sizes stay.
+//! client while flood control is on. Two C calls, into the C library std
+//! links anyway: the only `unsafe` code of the program. Where they do not
+//! apply (Windows; the send buffer off Linux), the kernel's own sizes stay.
 //!
 //! Not here: what std can set (timeouts, `TCP_NODELAY`: `outbox.rs`).
 
 use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
 
 /// How many new connections the kernel may hold until the accept loop takes
 /// them (the system's own limit, `somaxconn`, may lower it).
@@ -17,9 +18,6 @@ const BACKLOG: i32 = 4096;
 /// and may go over by the packet it is filling (64 KiB at most): 128 KiB at
 /// most a client. A reader who keeps up never needs more.
 pub const SEND_BUFFER_BYTES: i32 = 32 * 1024;
-
-#[cfg(unix)]
-use std::os::fd::AsRawFd;
 
 #[cfg(unix)]
 unsafe extern "C" {
@@ -36,16 +34,22 @@ pub fn widen_backlog(listener: &TcpListener) {
     // SAFETY: a plain C call on a descriptor the listener owns and keeps
     // open; if it fails, the queue keeps std's length.
     #[cfg(unix)]
-    let _ = unsafe { listen(listener.as_raw_fd(), BACKLOG) };
+    let _ = unsafe { listen(std::os::fd::AsRawFd::as_raw_fd(listener), BACKLOG) };
 }
 
-/// Bounds what the kernel holds for a client who stops reading to
-/// [`SEND_BUFFER_BYTES`], where it would let the buffer grow to megabytes
-/// (on loopback, 4 MiB): a line then waits in the outbox, where the writer
-/// sees how long, and the client is let go in time (`outbox.rs`).
-pub fn bound_send_buffer(socket: &TcpStream) {
-    // SAFETY: as above, with a pointer to a live `i32`, the option's type.
-    // 1 and 7 are `SOL_SOCKET` and `SO_SNDBUF` in Linux's headers.
+/// Decides how much the kernel may hold for a client: with a `max_wait`
+/// for lines (flood control on), [`SEND_BUFFER_BYTES`], where it would let
+/// the buffer grow to megabytes (on loopback, 4 MiB), so that a line for
+/// one who stopped reading waits in the outbox, where the writer times it
+/// (`outbox.rs`). Without one (flood control off), nothing paces the room,
+/// and the kernel's own size gives a fast reader slack for a moment's
+/// delay; only the outbox bound lets a user go then.
+pub fn size_send_buffer(socket: &TcpStream, max_wait: Option<Duration>) {
     #[cfg(target_os = "linux")]
-    let _ = unsafe { setsockopt(socket.as_raw_fd(), 1, 7, &SEND_BUFFER_BYTES, 4) };
+    if max_wait.is_some() {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(socket);
+        // SAFETY: as above, with a pointer to a live `i32`, the option's
+        // type; 1 and 7 are `SOL_SOCKET` and `SO_SNDBUF` in Linux's headers.
+        let _ = unsafe { setsockopt(fd, 1, 7, &SEND_BUFFER_BYTES, 4) };
+    }
 }

@@ -85,7 +85,7 @@ pub fn start_writer(
     ended: impl FnOnce(Leave) + Send + 'static,
 ) -> io::Result<(Outbox, Receiver<()>)> {
     socket.set_nodelay(true)?; // small lines leave at once, not held back for more (Nagle)
-    kernel::bound_send_buffer(&socket); // what waits, waits in the outbox
+    kernel::size_send_buffer(&socket, max_wait); // with a deadline, lines wait in the outbox
     socket.set_write_timeout(Some(STALL))?;
     let (outbox, batches) = mpsc::sync_channel(OUTBOX_BATCHES);
     let (writer_alive, writer_gone) = mpsc::channel::<()>();

@@ -122,11 +122,9 @@ pub fn start_outputs(screen: &Arc<Screen>, transcript: Option<&str>) -> Result<(
     // Each line in one unbuffered write: in the operating system's hands at
     // once (its page cache), not held back in ours.
     let _ = TRANSCRIPT.set(Output::spawn("transcript", move |line| {
-        if let Err(e) = file.write_all(format!("{line}\n").as_bytes()) {
-            if !reported {
-                print(format!("! cannot write the transcript {path}: {e}; the room goes on"));
-                reported = true;
-            }
+        if let (Err(e), false) = (file.write_all(format!("{line}\n").as_bytes()), reported) {
+            print(format!("! cannot write the transcript {path}: {e}; the room goes on"));
+            reported = true;
         }
     }));
     Ok(())
