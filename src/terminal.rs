@@ -336,12 +336,11 @@ fn enter_raw_mode() -> bool {
     if !cfg!(unix) || !terminal || dumb {
         return false;
     }
-    let Some(saved) = stty(&["-g"]) else {
-        return false;
-    };
+    let Some(saved) = output_of("stty", &["-g"]) else { return false };
     // No line editing by the terminal, no echo, Ctrl-C and Ctrl-S as plain
     // keys; output is left alone, so `\n` still starts a new line.
-    if stty(&["-icanon", "-echo", "-isig", "-ixon", "-iexten", "min", "1", "time", "0"]).is_none() {
+    let raw = ["-icanon", "-echo", "-isig", "-ixon", "-iexten", "min", "1", "time", "0"];
+    if output_of("stty", &raw).is_none() {
         return false;
     }
     let _ = SAVED_TERMINAL.set(saved.trim().to_string());
@@ -372,13 +371,8 @@ pub fn in_background() -> bool {
 pub fn restore() {
     if let Some(saved) = SAVED_TERMINAL.get() {
         write_out("\r\x1b[K"); // the line being typed goes with the editor
-        let _ = stty(&[saved]);
+        let _ = output_of("stty", &[saved]);
     }
-}
-
-/// Runs `stty ARGS` on our terminal; its output, or `None` if it failed.
-fn stty(args: &[&str]) -> Option<String> {
-    output_of("stty", args)
 }
 
 /// Runs a program as a shell user would (`stty` here; `date` and `hostname`
@@ -393,7 +387,7 @@ pub fn output_of(program: &str, args: &[&str]) -> Option<String> {
 
 /// The terminal's width in columns, or 80 if `stty size` cannot tell.
 fn terminal_width() -> usize {
-    let size = stty(&["size"]).unwrap_or_default();
+    let size = output_of("stty", &["size"]).unwrap_or_default();
     let columns = size.split_whitespace().nth(1).and_then(|c| c.parse().ok());
     columns.filter(|&c| c > 0).unwrap_or(80)
 }

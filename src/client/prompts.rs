@@ -24,17 +24,21 @@ const DEFAULT_PORT: u16 = 1918;
 
 impl Client {
     /// Asks for the host (`host:port` answers both), then the port, unless
-    /// the command line gave them. A host that cannot be found is said at
-    /// once, and asked again; given on the command line, it is an error.
+    /// the command line gave them, or gave the name: then it says all, and
+    /// what it leaves out is the default (`printf 'hi\n' | chatroom client
+    /// --name x` sends `hi`). A host that cannot be found is said at once,
+    /// and asked again; given on the command line, it is an error.
     pub(super) fn ask_address(&mut self, config: &Config) -> Step<(String, u16)> {
         loop {
             let answer = match &config.host {
                 Some(host) => host.clone(),
+                None if config.name.is_some() => DEFAULT_HOST.to_string(),
                 None => self.ask(&format!("Server host [{DEFAULT_HOST}]: "), DEFAULT_HOST)?,
             };
             let (host, port_in_host) = split_host_port(&answer);
             match ((host.as_str(), DEFAULT_PORT).to_socket_addrs(), config.port.or(port_in_host)) {
                 (Ok(_), Some(port)) => return Continue((host, port)),
+                (Ok(_), None) if config.name.is_some() => return Continue((host, DEFAULT_PORT)),
                 (Ok(_), None) => return Continue((host, self.ask_port()?)),
                 (Err(e), _) if config.host.is_some() => {
                     return Break(Exit::Failed(format!("cannot find the host {host}: {e}")));

@@ -134,6 +134,27 @@ fn a_long_server_line_is_cut_with_a_mark() {
     client.expect_output("after\n");
 }
 
+/// A name on the command line says all: `printf 'hi\n/quit\n' | chatroom
+/// client --name x` (here with the test server's port) asks for no host,
+/// takes 127.0.0.1, and the piped lines are chat, every time.
+#[test]
+fn a_name_on_the_command_line_asks_nothing() {
+    let server = Server::start(&[]);
+    let mut watcher = server.join("watcher");
+    let port = server.addr.port().to_string();
+    for run in 1..=3 {
+        let mut client = Client::start(&["--port", &port, "--name", "x"]);
+        client.type_text("hi\n/quit\n");
+        client.close_stdin();
+        for expected in ["* x joined", "x: hi", "* x left"] {
+            watcher.expect(expected);
+        }
+        let (code, stderr) = client.wait_exit();
+        assert_eq!(code, Some(0), "run {run}: stderr: {stderr}; output: {}", client.all);
+        assert!(client.all.starts_with("* welcome to chatroom"), "asked: {}", client.all);
+    }
+}
+
 /// From a pipe, each answer is written after its question, and what the
 /// client then waits for takes one line: a full server, by its own reason.
 #[test]
