@@ -61,10 +61,10 @@
 //! thread each.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::fs;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -495,21 +495,7 @@ fn receive(mut stream: TcpStream, senders: usize, expected: u64, epoch: Instant)
         while let Some(end) = partial[start..].iter().position(|&b| b == b'\n') {
             let line = &partial[start..start + end];
             start += end + 1;
-            // `cI: SEQ NANOS ...`; anything else is a notice.
-            let Some(rest) = line.strip_prefix(b"c") else {
-                continue;
-            };
-            let text = String::from_utf8_lossy(rest);
-            let mut parts = text.splitn(2, ": ");
-            let (Some(sender), Some(body)) = (parts.next(), parts.next()) else {
-                continue;
-            };
-            let mut fields = body.split(' ');
-            let (Ok(sender), Some(Ok(seq)), Some(Ok(sent_ns))) = (
-                sender.parse::<usize>(),
-                fields.next().map(str::parse::<usize>),
-                fields.next().map(str::parse::<u128>),
-            ) else {
+            let Some((sender, seq, sent_ns)) = data_fields(line) else {
                 continue;
             };
             got.lines += 1;
@@ -519,14 +505,34 @@ fn receive(mut stream: TcpStream, senders: usize, expected: u64, epoch: Instant)
                 }
                 next_seq[sender] = seq + 1;
             }
-            let micros = now_ns.saturating_sub(sent_ns) / 1000;
-            got.latencies_us.push(micros.min(u32::MAX as u128) as u32);
+            got.latencies_us.push(micros(now_ns.saturating_sub(sent_ns)));
             got.last_at = Some(now);
             last_line = now;
         }
         partial.drain(..start);
     }
     got
+}
+
+/// A relayed data line, `cI: SEQ NANOS ...`: I, SEQ and NANOS; `None` for
+/// anything else (a notice, an attack's say).
+fn data_fields(line: &[u8]) -> Option<(usize, usize, u128)> {
+    let text = String::from_utf8_lossy(line.strip_prefix(b"c")?);
+    let (sender, body) = text.split_once(": ")?;
+    let mut fields = body.split(' ');
+    Some((sender.parse().ok()?, fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+}
+
+/// Nanoseconds as whole microseconds, the unit latencies are kept in.
+fn micros(nanos: u128) -> u32 {
+    (nanos / 1000).min(u32::MAX as u128) as u32
+}
+
+/// Sleeps until `at`, if it is still to come.
+fn sleep_until(at: Instant) {
+    if let Some(wait) = at.checked_duration_since(Instant::now()) {
+        thread::sleep(wait);
+    }
 }
 
 fn percentile(sorted: &[u32], p: f64) -> Option<f64> {
@@ -539,7 +545,6 @@ fn percentile(sorted: &[u32], p: f64) -> Option<f64> {
 
 /// Adds up what every receiver saw.
 fn summarize(all: Vec<Received>, expected_each: u64, start: Instant) -> Metrics {
-    let mut m = Metrics::default();
     let mut latencies = Vec::new();
     let (mut lines, mut lost, mut ooo, mut dropped) = (0u64, 0u64, 0u64, 0u64);
     let mut last = start;
@@ -554,15 +559,24 @@ fn summarize(all: Vec<Received>, expected_each: u64, start: Instant) -> Metrics 
         latencies.extend(r.latencies_us);
     }
     latencies.sort_unstable();
+    let mut m = spread(&latencies);
     let secs = last.duration_since(start).as_secs_f64();
     m.deliveries_per_sec = (secs > 0.0).then(|| lines as f64 / secs);
     m.lost = Some(lost);
     m.out_of_order = Some(ooo);
     m.dropped = Some(dropped);
-    m.p50_ms = percentile(&latencies, 0.50);
-    m.p99_ms = percentile(&latencies, 0.99);
-    m.max_ms = latencies.last().map(|&us| us as f64 / 1000.0);
     m
+}
+
+/// Figures with the p50, p99 and max of `sorted`, latencies or delays in
+/// microseconds, sorted.
+fn spread(sorted: &[u32]) -> Metrics {
+    Metrics {
+        p50_ms: percentile(sorted, 0.50),
+        p99_ms: percentile(sorted, 0.99),
+        max_ms: percentile(sorted, 1.0),
+        ..Metrics::default()
+    }
 }
 
 fn spawn<T: Send + 'static>(
@@ -648,10 +662,7 @@ fn steady(joined: Vec<Client>, rate: u32, seconds: u32) -> Outcome {
     let round = Duration::from_secs(1) / rate;
     for seq in 0..rounds {
         for (k, writer) in writers.iter_mut().enumerate() {
-            let at = start + round * seq as u32 + round * k as u32 / clients as u32;
-            if let Some(wait) = at.checked_duration_since(Instant::now()) {
-                thread::sleep(wait);
-            }
+            sleep_until(start + round * seq as u32 + round * k as u32 / clients as u32);
             // A failed send is a dropped client; its receiver reports it.
             let _ = writer.write_all(data_line(seq, epoch).as_bytes());
         }
@@ -701,14 +712,14 @@ fn attack(server: &ServerUnderTest, honest: usize, seconds: u64) -> Outcome {
         let (addr, stop) = (server.addr, Arc::clone(&stop));
         let flooder = join_from(Ipv4Addr::new(127, 0, 2, i), addr, &format!("fl{i}"));
         let flooder = flooder.map_err(failed)?;
-        workers
-            .push(spawn(format!("fl{i}"), move || flood_not_utf8(flooder, &stop)).map_err(failed)?);
+        let work = move || drop(flood(flooder, slow::NOT_UTF8, &stop));
+        workers.push(spawn(format!("fl{i}"), work).map_err(failed)?);
     }
     let (addr, stop_slow) = (server.addr, Arc::clone(&stop));
     let slow = spawn("slow".into(), move || read_slowly(slow, &stop_slow)).map_err(failed)?;
     let stop_student = Arc::clone(&stop);
-    let student =
-        spawn("student".into(), move || student_tries(addr, &stop_student)).map_err(failed)?;
+    let student = move || tries_to_join(addr, |_| ATTACKER, "student", &stop_student);
+    let student = spawn("student".into(), student).map_err(failed)?;
     let outcome = steady(joined, 2, seconds as u32);
     stop.store(true, Ordering::Relaxed);
     for worker in workers {
@@ -717,7 +728,7 @@ fn attack(server: &ServerUnderTest, honest: usize, seconds: u64) -> Outcome {
     let note = format!(
         "slow reader: {}; a student on the attacker's address: {}",
         slow.join().unwrap_or_else(|_| "failed".into()),
-        student.join().unwrap_or_else(|_| "failed".into())
+        student.join().map_or_else(|_| "failed".into(), |tries| tries.to_string())
     );
     match outcome {
         Ok(metrics) => Ok(Metrics { note: Some(note), ..metrics }),
@@ -725,12 +736,27 @@ fn attack(server: &ServerUnderTest, honest: usize, seconds: u64) -> Outcome {
     }
 }
 
-/// One of twelve flooding addresses (`slow::flood_not_utf8`); all it is
-/// sent is read and dropped.
-fn flood_not_utf8(flooder: Client, stop: &AtomicBool) {
-    let mut drain = flooder.stream.try_clone().expect("clone a socket");
-    thread::spawn(move || std::io::copy(&mut drain, &mut std::io::sink()));
-    let _ = slow::flood_not_utf8(&flooder.stream, stop);
+/// A joined connection floods lines of `filler` (`slow::flood_lines`)
+/// until `stop`, reading and dropping all it is sent (one that stopped
+/// reading would be let go as too slow); then it hangs up, as a script
+/// that is stopped does. `Err` if the server closed it first.
+fn flood(flooder: Client, filler: u8, stop: &AtomicBool) -> Result<(), String> {
+    drain(&flooder.stream)?;
+    let flooded = slow::flood_lines(&flooder.stream, filler, stop);
+    // Both ways: the draining thread's read ends, and so does the
+    // connection, even with lines of ours still queued in the kernel.
+    let _ = flooder.stream.shutdown(Shutdown::Both);
+    flooded.map_err(|e| format!("a flooder was cut off: {e}"))
+}
+
+/// Reads and drops all that `stream` is sent, on a thread of its own, until
+/// the connection ends: a user who reads, and says nothing.
+fn drain(stream: &TcpStream) -> Result<(), String> {
+    let mut reader = stream.try_clone().map_err(|e| e.to_string())?;
+    // No timeout: a quiet room is no reason to stop reading.
+    reader.set_read_timeout(None).map_err(|e| e.to_string())?;
+    spawn("drain".into(), move || drop(std::io::copy(&mut reader, &mut std::io::sink())))?;
+    Ok(())
 }
 
 /// The slow reader: reads at 40 KB/s until `stop`; says whether it was cut
@@ -755,23 +781,69 @@ fn read_slowly(slow: Client, stop: &AtomicBool) -> String {
     }
 }
 
-/// A student on the attacker's address tries to join every half second,
-/// until `stop`; says how many tries were greeted and welcomed.
-fn student_tries(addr: SocketAddr, stop: &AtomicBool) -> String {
-    let (mut tries, mut joined) = (0, 0);
+/// What the tries to join of `tries_to_join` came to.
+#[derive(Default)]
+struct Tries {
+    tries: u32,
+    greeted: u32,
+    joined: u32,
+    /// How long each join took, from connecting to the welcome.
+    join_us: Vec<u32>,
+    /// Tries answered with a `! ` line instead of the greeting, and the
+    /// first such line.
+    refused: u32,
+    refusal: Option<String>,
+}
+
+impl fmt::Display for Tries {
+    /// `J of T tries joined (G greeted)`, how long the joins took, and the
+    /// refusals.
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{} of {} tries joined ({} greeted)", self.joined, self.tries, self.greeted)?;
+        let mut took = self.join_us.clone();
+        took.sort_unstable();
+        if let (Some(p50), Some(max)) = (percentile(&took, 0.5), percentile(&took, 1.0)) {
+            write!(f, " in p50 {p50:.1} ms, max {max:.1} ms")?;
+        }
+        match &self.refusal {
+            Some(line) => write!(f, ", {} refused (first: {line})", self.refused),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Tries to join every half second until `stop`, try K from the address
+/// `source(K)` as `{name}K`, and leaves at once when welcomed. The name
+/// goes before the greeting, as in `join`; a try waits at most
+/// `STALL_LIMIT` for each answer.
+fn tries_to_join(
+    addr: SocketAddr,
+    source: fn(u32) -> Ipv4Addr,
+    name: &str,
+    stop: &AtomicBool,
+) -> Tries {
+    let mut tried = Tries::default();
     while !stop.load(Ordering::Relaxed) {
-        tries += 1;
-        let name = format!("student{tries}");
-        if let Ok(mut stream) = loopback::connect_with(ATTACKER, addr, None) {
+        let (started, k) = (Instant::now(), tried.tries);
+        tried.tries += 1;
+        if let Ok(mut stream) = loopback::connect_with(source(k), addr, None) {
             let _ = stream.set_read_timeout(Some(STALL_LIMIT));
-            let _ = stream.write_all(format!("{name}\n/quit\n").as_bytes());
-            let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stream));
-            let welcome = lines.nth(1).and_then(Result::ok).unwrap_or_default();
-            joined += u32::from(welcome.starts_with("* welcome "));
+            let _ = stream.write_all(format!("{name}{k}\n/quit\n").as_bytes());
+            let mut lines = BufReader::new(stream).lines().map_while(Result::ok);
+            let first = lines.next().unwrap_or_default();
+            tried.greeted += u32::from(first.as_bytes() == GREETING);
+            if first.starts_with("! ") {
+                tried.refused += 1;
+                tried.refusal.get_or_insert(first);
+            }
+            if lines.next().is_some_and(|line| line.starts_with("* welcome ")) {
+                tried.joined += 1;
+                tried.join_us.push(micros(started.elapsed().as_nanos()));
+            }
         }
         thread::sleep(Duration::from_millis(500));
     }
-    format!("{joined} of {tries} tries joined")
+    tried
 }
 
 /// One attacking connection: connects from the attacker's address (again
