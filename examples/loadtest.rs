@@ -53,6 +53,18 @@
 //!   server's CPU and memory; the note says whether the slow reader was cut
 //!   off or missed a line, and how many of the student's tries were
 //!   greeted and welcomed. Linux only (it binds source addresses).
+//! - `attack-close R S`: connect-and-close (issue 30). Scripts on sixteen
+//!   addresses (127.0.3.1 to .16) connect and close at once, keeping no
+//!   socket open, each R times a second (0: as fast as it can), and one on
+//!   the attacker's address 150 times a second (what the README promises a
+//!   shared machine survives). After 3 s, for S seconds, a newcomer from a
+//!   fresh address each time (127.0.0.10 and up) and a student on the
+//!   attacker's address each try to join every half second. `p50 ms`,
+//!   `p99 ms` and `max ms` are the time a join took (connecting to the
+//!   welcome, both kinds together); the note says how many of each kind's
+//!   tries were greeted and joined, the first refusal, and how many
+//!   connections the scripts made. The server keeps its default limits, as
+//!   in `attack`. Linux only.
 //!
 //! Every line carries its send time, so latency is measured end to end, from
 //! the sending client's `write` to the receiving client's `read`. Std only,
@@ -114,6 +126,7 @@ enum Scenario {
     Idle { clients: usize },
     Join { clients: usize, spread: bool },
     Attack { honest: usize, seconds: u64 },
+    AttackClose { rate: usize, seconds: u64 },
 }
 
 impl Scenario {
@@ -125,6 +138,7 @@ impl Scenario {
             Scenario::Join { clients, spread: false } => format!("join {clients}"),
             Scenario::Join { clients, spread: true } => format!("join-spread {clients}"),
             Scenario::Attack { honest, seconds } => format!("attack {honest} {seconds}"),
+            Scenario::AttackClose { rate, seconds } => format!("attack-close {rate} {seconds}"),
         }
     }
 }
@@ -161,7 +175,7 @@ impl Target {
 }
 
 fn usage() -> String {
-    "usage: loadtest [fanout NxM | latency N R | idle N | join N | join-spread N | attack N S]... [--server CMD]... [--addr HOST:PORT] [--json FILE]".into()
+    "usage: loadtest [fanout NxM | latency N R | idle N | join N | join-spread N | attack N S | attack-close R S]... [--server CMD]... [--addr HOST:PORT] [--json FILE]".into()
 }
 
 fn run() -> Result<(), String> {
@@ -185,15 +199,15 @@ fn run() -> Result<(), String> {
                 let (n, m) = spec.split_once('x').ok_or_else(usage)?;
                 scenarios.push(Scenario::Fanout { clients: number(n)?, lines: number(m)? });
             }
-            "latency" => {
-                let clients = number(&next(&mut i)?)?;
-                let rate = number(&next(&mut i)?)? as u32;
-                scenarios.push(Scenario::Latency { clients, rate });
-            }
-            "attack" => {
-                let honest = number(&next(&mut i)?)?;
-                let seconds = number(&next(&mut i)?)? as u64;
-                scenarios.push(Scenario::Attack { honest, seconds });
+            // Those that take two numbers (see the top of this file).
+            word @ ("latency" | "attack" | "attack-close") => {
+                let (n, m) = (number(&next(&mut i)?)?, number(&next(&mut i)?)?);
+                let seconds = m as u64;
+                scenarios.push(match word {
+                    "latency" => Scenario::Latency { clients: n, rate: m as u32 },
+                    "attack" => Scenario::Attack { honest: n, seconds },
+                    _ => Scenario::AttackClose { rate: n, seconds },
+                });
             }
             "idle" => scenarios.push(Scenario::Idle { clients: number(&next(&mut i)?)? }),
             "join" | "join-spread" => {
@@ -234,6 +248,7 @@ fn run() -> Result<(), String> {
                 Scenario::Idle { clients } => idle(&server, *clients),
                 Scenario::Join { clients, spread } => join_at_once(&server, *clients, *spread),
                 Scenario::Attack { honest, seconds } => attack(&server, *honest, *seconds),
+                Scenario::AttackClose { rate, seconds } => attack_close(&server, *rate, *seconds),
             };
             // A server that fails a scenario still gets its row, with the
             // figures measured up to the failure and the reason.
@@ -304,7 +319,7 @@ impl ServerUnderTest {
                 // measure the server, not the limits. `join` takes issue
                 // 28's flags, so that its figures compare with the issue's.
                 match scenario {
-                    Scenario::Attack { .. } => {}
+                    Scenario::Attack { .. } | Scenario::AttackClose { .. } => {}
                     Scenario::Join { .. } => {
                         c.args(["--max-clients", "20000", "--max-per-address", "100000"]);
                         c.args(["--max-line-rate", "0", "--history", "0"]);
@@ -890,6 +905,92 @@ fn attack_worker(addr: SocketAddr, kind: &str, name: &str, payload: &[u8], stop:
             }
         }
     }
+}
+
+/// How long the scripts of `attack-close` run before anyone tries to join:
+/// long enough for each script's address to spend its allowance and, in a
+/// server that kept the places of connections already closed, for those
+/// to fill every place (as in the test `connect_and_close_cannot_keep_anyone_out`).
+const SCRIPTS_WARM_UP: Duration = Duration::from_secs(3);
+
+/// The first honest address, as in `attack`: a newcomer's first try in
+/// `attack-close` (each try then from the next one), a watcher's elsewhere.
+const HONEST: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 10);
+
+/// `attack-close R S`: scripts connect and close again and again while a
+/// newcomer and a student try to join (see the top of this file).
+fn attack_close(server: &ServerUnderTest, rate: usize, seconds: u64) -> Outcome {
+    let (addr, stop) = (server.addr, Arc::new(AtomicBool::new(false)));
+    let pace = |rate: usize| (rate > 0).then(|| Duration::from_secs(1) / rate as u32);
+    let mut scripts = Vec::new();
+    for i in 1..=17 {
+        // The README's promise for a shared machine is 150 a second.
+        let (source, pace) = match i {
+            17 => (ATTACKER, pace(150)),
+            i => (Ipv4Addr::new(127, 0, 3, i), pace(rate)),
+        };
+        let stop = Arc::clone(&stop);
+        let script = move || connect_and_close(addr, source, pace, &stop);
+        scripts.push(spawn(format!("script{i}"), script).map_err(failed)?);
+    }
+    let started = Instant::now();
+    thread::sleep(SCRIPTS_WARM_UP);
+    let stop_tries = Arc::new(AtomicBool::new(false));
+    let (stop_new, stop_student) = (Arc::clone(&stop_tries), Arc::clone(&stop_tries));
+    let fresh = |k| Ipv4Addr::from(u32::from(HONEST) + k);
+    let newcomer = move || tries_to_join(addr, fresh, "new", &stop_new);
+    let newcomer = spawn("newcomer".into(), newcomer).map_err(failed)?;
+    let student = move || tries_to_join(addr, |_| ATTACKER, "student", &stop_student);
+    let student = spawn("student".into(), student).map_err(failed)?;
+    thread::sleep(Duration::from_secs(seconds));
+    stop_tries.store(true, Ordering::Relaxed);
+    let (newcomer, student) = (newcomer.join(), student.join());
+    stop.store(true, Ordering::Relaxed);
+    let (mut made, mut errors) = (0, 0);
+    for script in scripts {
+        let (m, e) = script.join().unwrap_or_default();
+        (made, errors) = (made + m, errors + e);
+    }
+    let scripts_ran = started.elapsed().as_secs_f64();
+    let (Ok(newcomer), Ok(student)) = (newcomer, student) else {
+        return Err(failed("a thread trying to join panicked".into()));
+    };
+    let mut took: Vec<u32> = newcomer.join_us.iter().chain(&student.join_us).copied().collect();
+    took.sort_unstable();
+    let note = format!(
+        "newcomers from fresh addresses: {newcomer}; a student on the attacker's address: \
+         {student}; the scripts connected and closed {made} times ({:.0}/s), {errors} \
+         connects failed",
+        made as f64 / scripts_ran
+    );
+    Ok(Metrics { note: Some(note), ..spread(&took) })
+}
+
+/// A script that connects from `source` and closes at once, again and
+/// again until `stop`: as fast as it can, or one every `pace`. Returns how
+/// many connections it made, and how many connects failed (the kernel out
+/// of ports for `source`, say).
+fn connect_and_close(
+    addr: SocketAddr,
+    source: Ipv4Addr,
+    pace: Option<Duration>,
+    stop: &AtomicBool,
+) -> (u64, u64) {
+    let (start, mut made, mut errors) = (Instant::now(), 0u64, 0u64);
+    while !stop.load(Ordering::Relaxed) {
+        // Dropped at once: nothing kept open, nothing sent.
+        match loopback::connect_with(source, addr, None) {
+            Ok(_) => made += 1,
+            Err(_) => {
+                errors += 1;
+                thread::sleep(Duration::from_millis(1)); // not a spin
+            }
+        }
+        if let Some(pace) = pace {
+            sleep_until(start + pace * (made + errors) as u32);
+        }
+    }
+    (made, errors)
 }
 
 /// One client as the pollers see it.
