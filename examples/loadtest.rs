@@ -65,6 +65,18 @@
 //!   tries were greeted and joined, the first refusal, and how many
 //!   connections the scripts made. The server keeps its default limits, as
 //!   in `attack`. Linux only.
+//! - `attack-after N S`: a debt after a flood (issue 30). A student on the
+//!   attacker's address, N more users there (at most 63: an address has 64
+//!   places) and a watcher on its own address join, all reading. The N
+//!   flood: together they send, each its part at once, as many 1 KiB lines
+//!   as the address's allowance lets through in S seconds at the default
+//!   flood control (100, then 20 a second), then fall silent and stay. The
+//!   student types a line a second from the start of the flood until 30 s
+//!   after it is over (its last line has reached the watcher). The figures
+//!   are the delays of the lines typed after the flood, as the watcher sees
+//!   them: `lost` those still missing 60 s after the typing stopped, p50,
+//!   p99, max; the note says how many came within 5 s, the delays of the
+//!   lines typed during the flood, and how long the flood took. Linux only.
 //!
 //! Every line carries its send time, so latency is measured end to end, from
 //! the sending client's `write` to the receiving client's `read`. Std only,
@@ -127,6 +139,7 @@ enum Scenario {
     Join { clients: usize, spread: bool },
     Attack { honest: usize, seconds: u64 },
     AttackClose { rate: usize, seconds: u64 },
+    AttackAfter { flooders: usize, seconds: u64 },
 }
 
 impl Scenario {
@@ -139,6 +152,9 @@ impl Scenario {
             Scenario::Join { clients, spread: true } => format!("join-spread {clients}"),
             Scenario::Attack { honest, seconds } => format!("attack {honest} {seconds}"),
             Scenario::AttackClose { rate, seconds } => format!("attack-close {rate} {seconds}"),
+            Scenario::AttackAfter { flooders, seconds } => {
+                format!("attack-after {flooders} {seconds}")
+            }
         }
     }
 }
@@ -175,7 +191,7 @@ impl Target {
 }
 
 fn usage() -> String {
-    "usage: loadtest [fanout NxM | latency N R | idle N | join N | join-spread N | attack N S | attack-close R S]... [--server CMD]... [--addr HOST:PORT] [--json FILE]".into()
+    "usage: loadtest [fanout NxM | latency N R | idle N | join N | join-spread N | attack N S | attack-close R S | attack-after N S]... [--server CMD]... [--addr HOST:PORT] [--json FILE]".into()
 }
 
 fn run() -> Result<(), String> {
@@ -200,13 +216,14 @@ fn run() -> Result<(), String> {
                 scenarios.push(Scenario::Fanout { clients: number(n)?, lines: number(m)? });
             }
             // Those that take two numbers (see the top of this file).
-            word @ ("latency" | "attack" | "attack-close") => {
+            word @ ("latency" | "attack" | "attack-close" | "attack-after") => {
                 let (n, m) = (number(&next(&mut i)?)?, number(&next(&mut i)?)?);
                 let seconds = m as u64;
                 scenarios.push(match word {
                     "latency" => Scenario::Latency { clients: n, rate: m as u32 },
                     "attack" => Scenario::Attack { honest: n, seconds },
-                    _ => Scenario::AttackClose { rate: n, seconds },
+                    "attack-close" => Scenario::AttackClose { rate: n, seconds },
+                    _ => Scenario::AttackAfter { flooders: n, seconds },
                 });
             }
             "idle" => scenarios.push(Scenario::Idle { clients: number(&next(&mut i)?)? }),
@@ -249,6 +266,9 @@ fn run() -> Result<(), String> {
                 Scenario::Join { clients, spread } => join_at_once(&server, *clients, *spread),
                 Scenario::Attack { honest, seconds } => attack(&server, *honest, *seconds),
                 Scenario::AttackClose { rate, seconds } => attack_close(&server, *rate, *seconds),
+                Scenario::AttackAfter { flooders, seconds } => {
+                    attack_after(&server, *flooders, *seconds)
+                }
             };
             // A server that fails a scenario still gets its row, with the
             // figures measured up to the failure and the reason.
@@ -319,7 +339,9 @@ impl ServerUnderTest {
                 // measure the server, not the limits. `join` takes issue
                 // 28's flags, so that its figures compare with the issue's.
                 match scenario {
-                    Scenario::Attack { .. } | Scenario::AttackClose { .. } => {}
+                    Scenario::Attack { .. }
+                    | Scenario::AttackClose { .. }
+                    | Scenario::AttackAfter { .. } => {}
                     Scenario::Join { .. } => {
                         c.args(["--max-clients", "20000", "--max-per-address", "100000"]);
                         c.args(["--max-line-rate", "0", "--history", "0"]);
@@ -991,6 +1013,194 @@ fn connect_and_close(
         }
     }
     (made, errors)
+}
+
+/// An address's allowance with the server's default flood control (the
+/// README): a burst of 100 lines, then 20 a second.
+const ADDRESS_BURST: usize = 100;
+const ADDRESS_RATE: usize = 20;
+
+/// How long the student of `attack-after` types on once the flood is over.
+const AFTER_FLOOD: Duration = Duration::from_secs(30);
+
+/// How much longer than planned `attack-after` waits for the flood to be
+/// over, and how long for the student's last lines once the typing stops.
+const AFTER_PATIENCE: Duration = Duration::from_secs(60);
+
+/// What the watcher of `attack-after` has seen so far.
+#[derive(Default)]
+struct Watched {
+    /// The student's lines.
+    typed: AtomicU64,
+    /// The flooders' lines.
+    flood_lines: AtomicU64,
+}
+
+/// `attack-after N S`: a student on the attacker's address types on after
+/// a flood from there (see the top of this file).
+fn attack_after(server: &ServerUnderTest, flooders: usize, seconds: u64) -> Outcome {
+    let addr = server.addr;
+    if !(1..64).contains(&flooders) {
+        return Err(failed("attack-after takes 1 to 63 flooders (64 places an address)".into()));
+    }
+    let watcher = join_from(HONEST, addr, "watcher").map_err(failed)?;
+    // Named `c0`, so that its lines read as data lines (`data_fields`).
+    let student = join_from(ATTACKER, addr, "c0").map_err(failed)?;
+    let mut others = Vec::new();
+    for i in 0..flooders {
+        others.push(join_from(ATTACKER, addr, &format!("f{i}")).map_err(failed)?);
+    }
+    for client in others.iter().chain([&student]) {
+        drain(&client.stream).map_err(failed)?;
+    }
+    // The joins spent the address's allowance: let it grow back, so that
+    // the flood starts from a full one.
+    thread::sleep(Duration::from_secs((ADDRESS_BURST / ADDRESS_RATE) as u64));
+    // What the allowance lets through in S seconds, shared among the
+    // flooders: each writes its part at once, and the server takes it at
+    // its pace. Flooding on for S seconds instead would leave the
+    // flooders' kernel buffers full of lines that the server would go on
+    // taking long after (a few hundred a flooder).
+    let each = (ADDRESS_BURST + ADDRESS_RATE * seconds as usize).div_ceil(flooders);
+    let payload: String = (0..each).map(|n| format!("{n} {}\n", "x".repeat(1000))).collect();
+    let (epoch, watched) = (Instant::now(), Arc::new(Watched::default()));
+    let (stop_typing, stop_watching) =
+        (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (seen, stop) = (Arc::clone(&watched), Arc::clone(&stop_watching));
+    let watcher = spawn("watcher".into(), move || watch_after(&watcher, epoch, &seen, &stop));
+    let watcher = watcher.map_err(failed)?;
+    let stop = Arc::clone(&stop_typing);
+    let typing = spawn("c0".into(), move || type_every_second(&student.stream, epoch, &stop));
+    let typing = typing.map_err(failed)?;
+    for flooder in &others {
+        let (mut stream, payload) =
+            (flooder.stream.try_clone().map_err(|e| failed(e.to_string()))?, payload.clone());
+        spawn("flooder".into(), move || drop(stream.write_all(payload.as_bytes())))
+            .map_err(failed)?;
+    }
+    let total = (each * flooders) as u64;
+    eprintln!("  {flooders} flooding {total} lines from the attacker's address");
+    let flooded = || watched.flood_lines.load(Ordering::Relaxed) >= total;
+    let over = wait_until(Duration::from_secs(seconds) + AFTER_PATIENCE, flooded);
+    let flood_over = Instant::now();
+    let flood_took = flood_over.duration_since(epoch).as_secs_f64();
+    eprintln!(
+        "  the flood over after {flood_took:.1} s; typing on for {} s",
+        AFTER_FLOOD.as_secs()
+    );
+    thread::sleep(AFTER_FLOOD);
+    stop_typing.store(true, Ordering::Relaxed);
+    let typed = typing.join().unwrap_or(0);
+    wait_until(AFTER_PATIENCE, || watched.typed.load(Ordering::Relaxed) >= typed as u64);
+    stop_watching.store(true, Ordering::Relaxed);
+    let (delays, watched) = watcher.join().map_err(|_| failed("the watcher panicked".into()))?;
+    // Line K was typed K seconds after `epoch`: from the first whole second
+    // after the flood was over on, they are after it.
+    let first_after = flood_took.ceil() as usize;
+    let (after, during): (Vec<_>, Vec<_>) =
+        delays.into_iter().partition(|&(seq, _)| seq >= first_after);
+    let sorted = |lines: Vec<(usize, u32)>| {
+        let mut delays: Vec<u32> = lines.into_iter().map(|(_, us)| us).collect();
+        delays.sort_unstable();
+        delays
+    };
+    let (after, during) = (sorted(after), sorted(during));
+    let typed_after = typed.saturating_sub(first_after);
+    let within = after.iter().filter(|&&us| us <= 5_000_000).count();
+    let secs = |v: Option<f64>| v.map_or("-".into(), |ms| format!("{:.1} s", ms / 1000.0));
+    let mut note = format!(
+        "{within} of {typed_after} lines typed after the flood came within 5 s; the {} typed \
+         during it: p50 {}, max {}; the flood ({total} lines) took {flood_took:.1} s",
+        first_after.min(typed),
+        secs(percentile(&during, 0.5)),
+        secs(percentile(&during, 1.0)),
+    );
+    if !over {
+        note += " (not all its lines came)";
+    }
+    if let Err(why) = &watched {
+        note += &format!("; the watcher: {why}");
+    }
+    drop(others); // silent, but there, to the end
+    Ok(Metrics {
+        lost: Some(typed_after.saturating_sub(after.len()) as u64),
+        dropped: Some(u64::from(watched.is_err())),
+        note: Some(note),
+        ..spread(&after)
+    })
+}
+
+/// The watcher of `attack-after`: reads until `stop`, counting the
+/// flooders' lines and the student's; returns each of those lines'
+/// number and delay, and whether it was cut off.
+fn watch_after(
+    watcher: &Client,
+    epoch: Instant,
+    watched: &Watched,
+    stop: &AtomicBool,
+) -> (Vec<(usize, u32)>, Result<(), String>) {
+    let mut delays = Vec::new();
+    let read = watch(&watcher.stream, stop, |line, at| {
+        if let Some((0, seq, sent_ns)) = data_fields(line) {
+            delays.push((seq, micros(at.duration_since(epoch).as_nanos().saturating_sub(sent_ns))));
+            watched.typed.fetch_add(1, Ordering::Relaxed);
+        } else if line.starts_with(b"f") {
+            watched.flood_lines.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    (delays, read)
+}
+
+/// Types a data line (`data_line`) a second on `stream`, the first at
+/// `epoch`, until `stop` or a failed write; returns how many it typed.
+fn type_every_second(mut stream: &TcpStream, epoch: Instant, stop: &AtomicBool) -> usize {
+    let mut typed = 0;
+    while !stop.load(Ordering::Relaxed) {
+        if stream.write_all(data_line(typed, epoch).as_bytes()).is_err() {
+            break;
+        }
+        typed += 1;
+        sleep_until(epoch + Duration::from_secs(typed as u64));
+    }
+    typed
+}
+
+/// Waits until `done`, at most `limit`; says whether it came.
+fn wait_until(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let started = Instant::now();
+    while !done() {
+        if started.elapsed() > limit {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// Reads `stream` line by line until `stop`, handing each line, without
+/// its newline, to `seen` with when it was read. `Err` if the connection
+/// ends first.
+fn watch(
+    stream: &TcpStream,
+    stop: &AtomicBool,
+    mut seen: impl FnMut(&[u8], Instant),
+) -> Result<(), String> {
+    stream.set_read_timeout(Some(Duration::from_millis(200))).map_err(|e| e.to_string())?;
+    let (mut reader, mut line) = (BufReader::with_capacity(64 * 1024, stream), Vec::new());
+    while !stop.load(Ordering::Relaxed) {
+        // A timeout keeps what was read of the line so far in `line`.
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => return Err("closed by the server".into()),
+            Ok(_) if line.ends_with(b"\n") => {
+                seen(&line[..line.len() - 1], Instant::now());
+                line.clear();
+            }
+            Ok(_) => {} // the end, mid-line: the next read says so
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
 }
 
 /// One client as the pollers see it.
