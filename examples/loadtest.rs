@@ -77,6 +77,17 @@
 //!   them: `lost` those still missing 60 s after the typing stopped, p50,
 //!   p99, max; the note says how many came within 5 s, the delays of the
 //!   lines typed during the flood, and how long the flood took. Linux only.
+//! - `attack-nonreaders N S`: N users (25 from each of 127.0.4.1 on; at
+//!   most 998, the server having 1,000 places) join and never read again,
+//!   while one honest sender floods 1 KiB lines as fast as flood control
+//!   lets it and a watcher on its own address reads everything, for S
+//!   seconds. Sampled every second: the server's memory (VmRSS) and the
+//!   bytes in the kernel's send queues of its sockets (`tx_queue` in
+//!   /proc/net/tcp, summed). `sendq MiB` is that sum's peak, `dropped` the
+//!   sender and watcher cut off; the note says how many non-readers were
+//!   let go as too slow, when the first and the last were (seconds from the
+//!   start of the flood), and how many flood lines the watcher got. Linux
+//!   only.
 //!
 //! Every line carries its send time, so latency is measured end to end, from
 //! the sending client's `write` to the receiving client's `read`. Std only,
@@ -140,6 +151,7 @@ enum Scenario {
     Attack { honest: usize, seconds: u64 },
     AttackClose { rate: usize, seconds: u64 },
     AttackAfter { flooders: usize, seconds: u64 },
+    AttackNonreaders { clients: usize, seconds: u64 },
 }
 
 impl Scenario {
@@ -154,6 +166,9 @@ impl Scenario {
             Scenario::AttackClose { rate, seconds } => format!("attack-close {rate} {seconds}"),
             Scenario::AttackAfter { flooders, seconds } => {
                 format!("attack-after {flooders} {seconds}")
+            }
+            Scenario::AttackNonreaders { clients, seconds } => {
+                format!("attack-nonreaders {clients} {seconds}")
             }
         }
     }
@@ -191,7 +206,7 @@ impl Target {
 }
 
 fn usage() -> String {
-    "usage: loadtest [fanout NxM | latency N R | idle N | join N | join-spread N | attack N S | attack-close R S | attack-after N S]... [--server CMD]... [--addr HOST:PORT] [--json FILE]".into()
+    "usage: loadtest [fanout NxM | latency N R | idle N | join N | join-spread N | attack N S | attack-close R S | attack-after N S | attack-nonreaders N S]... [--server CMD]... [--addr HOST:PORT] [--json FILE]".into()
 }
 
 fn run() -> Result<(), String> {
@@ -216,14 +231,16 @@ fn run() -> Result<(), String> {
                 scenarios.push(Scenario::Fanout { clients: number(n)?, lines: number(m)? });
             }
             // Those that take two numbers (see the top of this file).
-            word @ ("latency" | "attack" | "attack-close" | "attack-after") => {
+            word @ ("latency" | "attack" | "attack-close" | "attack-after"
+            | "attack-nonreaders") => {
                 let (n, m) = (number(&next(&mut i)?)?, number(&next(&mut i)?)?);
                 let seconds = m as u64;
                 scenarios.push(match word {
                     "latency" => Scenario::Latency { clients: n, rate: m as u32 },
                     "attack" => Scenario::Attack { honest: n, seconds },
                     "attack-close" => Scenario::AttackClose { rate: n, seconds },
-                    _ => Scenario::AttackAfter { flooders: n, seconds },
+                    "attack-after" => Scenario::AttackAfter { flooders: n, seconds },
+                    _ => Scenario::AttackNonreaders { clients: n, seconds },
                 });
             }
             "idle" => scenarios.push(Scenario::Idle { clients: number(&next(&mut i)?)? }),
@@ -268,6 +285,9 @@ fn run() -> Result<(), String> {
                 Scenario::AttackClose { rate, seconds } => attack_close(&server, *rate, *seconds),
                 Scenario::AttackAfter { flooders, seconds } => {
                     attack_after(&server, *flooders, *seconds)
+                }
+                Scenario::AttackNonreaders { clients, seconds } => {
+                    attack_nonreaders(&server, *clients, *seconds)
                 }
             };
             // A server that fails a scenario still gets its row, with the
@@ -341,7 +361,8 @@ impl ServerUnderTest {
                 match scenario {
                     Scenario::Attack { .. }
                     | Scenario::AttackClose { .. }
-                    | Scenario::AttackAfter { .. } => {}
+                    | Scenario::AttackAfter { .. }
+                    | Scenario::AttackNonreaders { .. } => {}
                     Scenario::Join { .. } => {
                         c.args(["--max-clients", "20000", "--max-per-address", "100000"]);
                         c.args(["--max-line-rate", "0", "--history", "0"]);
@@ -384,6 +405,37 @@ impl ServerUnderTest {
     fn cpu_seconds(&self) -> Option<f64> {
         // Linux reports clock ticks, 100 per second on every common build.
         Some(procfs::cpu_ticks(self.pid()?)? as f64 / 100.0)
+    }
+
+    /// The bytes in the kernel's send queues of the server's connections
+    /// (written by the server, not yet taken by their clients): the sum of
+    /// `tx_queue` over the lines of /proc/net/tcp and tcp6 whose local end
+    /// is the server's address. Listening sockets are left out: for them
+    /// the field is the length of the queue of waiting connections.
+    fn send_queue_bytes(&self) -> Option<u64> {
+        // /proc writes an IPv4 address as one hex number in the machine's
+        // byte order; an IPv4-mapped one in tcp6 ends the same way.
+        let local = match self.addr {
+            SocketAddr::V4(v4) => {
+                format!("{:08X}:{:04X}", u32::from_ne_bytes(v4.ip().octets()), v4.port())
+            }
+            SocketAddr::V6(v6) => format!(":{:04X}", v6.port()),
+        };
+        let tables: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .filter_map(|table| fs::read_to_string(table).ok())
+            .collect();
+        let queued = |line: &str| {
+            // `sl local remote st tx_queue:rx_queue ...`, the queues in hex.
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let ours = fields.get(1).is_some_and(|f| f.ends_with(&local));
+            let listening = fields.get(3) == Some(&"0A");
+            let tx = fields.get(4).and_then(|q| q.split(':').next());
+            let tx = tx.and_then(|hex| u64::from_str_radix(hex, 16).ok());
+            if ours && !listening { tx.unwrap_or(0) } else { 0 }
+        };
+        let lines = tables.iter().flat_map(|table| table.lines().skip(1));
+        (!tables.is_empty()).then(|| lines.map(queued).sum())
     }
 
     /// Each running thread's name and CPU seconds so far (none for a server
@@ -431,6 +483,9 @@ struct Metrics {
     one_line_ms: Option<f64>,
     busiest_thread: Option<String>,
     busiest_thread_cpu: Option<f64>,
+    /// `attack-nonreaders`: the most the kernel held at once in the send
+    /// queues of the server's connections.
+    peak_send_queue_kib: Option<u64>,
     /// Why the scenario could not finish, if it could not.
     note: Option<String>,
 }
@@ -1203,6 +1258,78 @@ fn watch(
     Ok(())
 }
 
+/// Non-readers of `attack-nonreaders` on each address: well within
+/// `--max-per-address`, and few enough that their joins fit in the
+/// address's burst.
+const NONREADERS_PER_ADDRESS: usize = 25;
+
+/// The notice everyone gets when a user who stopped reading is let go.
+const LET_GO: &[u8] = b" left (too slow: stopped reading)";
+
+/// `attack-nonreaders N S`: N users who never read while one sender
+/// floods (see the top of this file).
+fn attack_nonreaders(server: &ServerUnderTest, clients: usize, seconds: u64) -> Outcome {
+    let addr = server.addr;
+    let watcher = join_from(HONEST, addr, "watcher").map_err(failed)?;
+    let sender = join_from(Ipv4Addr::new(127, 0, 0, 11), addr, "sender").map_err(failed)?;
+    let mut nonreaders = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let block = u8::try_from(1 + i / NONREADERS_PER_ADDRESS).ok().filter(|&b| b < 255);
+        let block = block.ok_or_else(|| failed("too many non-readers for 127.0.4.x".into()))?;
+        let source = Ipv4Addr::new(127, 0, 4, block);
+        nonreaders.push(join_from(source, addr, &format!("n{i}")).map_err(failed)?);
+    }
+    eprintln!("  {clients} joined and stopped reading; flooding for {seconds} s");
+    let (stop, let_go) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let (stop_watching, counted) = (Arc::clone(&stop), Arc::clone(&let_go));
+    let watching = move || {
+        let (mut times, mut flood_lines) = (Vec::new(), 0u64);
+        let read = watch(&watcher.stream, &stop_watching, |line, at| {
+            if line.starts_with(b"* n") && line.ends_with(LET_GO) {
+                times.push(at);
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+            flood_lines += u64::from(line.starts_with(b"sender: "));
+        });
+        (times, flood_lines, read)
+    };
+    let watching = spawn("watcher".into(), watching).map_err(failed)?;
+    let (start, stop_flood) = (Instant::now(), Arc::clone(&stop));
+    let flooding = spawn("sender".into(), move || flood(sender, b'x', &stop_flood));
+    let flooding = flooding.map_err(failed)?;
+    let mut m = Metrics::default();
+    for second in 1..=seconds {
+        sleep_until(start + Duration::from_secs(second));
+        let queued = server.send_queue_bytes();
+        let peak = m.peak_send_queue_kib.max(queued.map(|bytes| bytes / 1024));
+        m.peak_send_queue_kib = peak;
+        let rss = server.status_kib("VmRSS:").map_or("-".into(), |k| format!("{}", k / 1024));
+        let queued = queued.map_or("-".into(), |b| format!("{}", b >> 20));
+        let gone = let_go.load(Ordering::Relaxed);
+        eprintln!("  {second} s: {rss} MiB, {queued} MiB in send queues, {gone} let go");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let flooded = flooding.join().unwrap_or_else(|_| Err("panicked".into()));
+    let (times, flood_lines, read) =
+        watching.join().map_err(|_| failed("the watcher panicked".into()))?;
+    let since =
+        |at: Option<&Instant>| at.map(|at| at.saturating_duration_since(start).as_secs_f64());
+    let mut note = format!("let go: {} of {clients} non-readers", times.len());
+    if let (Some(first), Some(last)) = (since(times.first()), since(times.last())) {
+        note += &format!(", the first {first:.1} s and the last {last:.1} s into the flood");
+    }
+    note += &format!("; the watcher got {flood_lines} flood lines");
+    for (who, result) in [("the sender", &flooded), ("the watcher", &read)] {
+        if let Err(why) = result {
+            note += &format!("; {who}: {why}");
+        }
+    }
+    m.dropped = Some(u64::from(flooded.is_err()) + u64::from(read.is_err()));
+    m.note = Some(note);
+    drop(nonreaders);
+    Ok(m)
+}
+
 /// One client as the pollers see it.
 struct Polled {
     /// Its number: it joins as `c{id}`.
@@ -1637,6 +1764,9 @@ fn columns() -> Vec<Column> {
             _ => "-".into(),
         }),
         ("peak MiB", |m| fmt_opt(m.peak_rss_kib.map(|v| format!("{:.1}", v as f64 / 1024.0)))),
+        ("sendq MiB", |m| {
+            fmt_opt(m.peak_send_queue_kib.map(|v| format!("{:.1}", v as f64 / 1024.0)))
+        }),
         ("idle KiB/cl", |m| fmt_opt(m.idle_kib_per_client.map(|v| format!("{v:.1}")))),
         ("threads", |m| fmt_opt(m.idle_threads)),
         ("greeted s", |m| fmt_opt(m.greeted_seconds.map(|v| format!("{v:.2}")))),
@@ -1691,6 +1821,7 @@ fn to_json(rows: &[(String, String, Metrics)]) -> String {
         fields.insert("max_ms", num(m.max_ms));
         fields.insert("cpu_seconds", num(m.cpu_seconds));
         fields.insert("peak_rss_kib", int(m.peak_rss_kib));
+        fields.insert("peak_send_queue_kib", int(m.peak_send_queue_kib));
         fields.insert("idle_rss_kib", int(m.idle_rss_kib));
         fields.insert("idle_kib_per_client", num(m.idle_kib_per_client));
         fields.insert("idle_threads", int(m.idle_threads));
