@@ -53,6 +53,41 @@
 //!   server's CPU and memory; the note says whether the slow reader was cut
 //!   off or missed a line, and how many of the student's tries were
 //!   greeted and welcomed. Linux only (it binds source addresses).
+//! - `attack-close R S`: connect-and-close (issue 30). Scripts on sixteen
+//!   addresses (127.0.3.1 to .16) connect and close at once, keeping no
+//!   socket open, each R times a second (0: as fast as it can), and one on
+//!   the attacker's address 150 times a second (what the README promises a
+//!   shared machine survives). After 3 s, for S seconds, a newcomer from a
+//!   fresh address each time (127.0.0.10 and up) and a student on the
+//!   attacker's address each try to join every half second. `p50 ms`,
+//!   `p99 ms` and `max ms` are the time a join took (connecting to the
+//!   welcome, both kinds together); the note says how many of each kind's
+//!   tries were greeted and joined, the first refusal, and how many
+//!   connections the scripts made. The server keeps its default limits, as
+//!   in `attack`. Linux only.
+//! - `attack-after N S`: a debt after a flood (issue 30). A student on the
+//!   attacker's address, N more users there (at most 63: an address has 64
+//!   places) and a watcher on its own address join, all reading. The N
+//!   flood: together they send, each its part at once, as many 1 KiB lines
+//!   as the address's allowance lets through in S seconds at the default
+//!   flood control (100, then 20 a second), then fall silent and stay. The
+//!   student types a line a second from the start of the flood until 30 s
+//!   after it is over (its last line has reached the watcher). The figures
+//!   are the delays of the lines typed after the flood, as the watcher sees
+//!   them: `lost` those still missing 60 s after the typing stopped, p50,
+//!   p99, max; the note says how many came within 5 s, the delays of the
+//!   lines typed during the flood, and how long the flood took. Linux only.
+//! - `attack-nonreaders N S`: N users (25 from each of 127.0.4.1 on; at
+//!   most 998, the server having 1,000 places) join and never read again,
+//!   while one honest sender floods 1 KiB lines as fast as flood control
+//!   lets it and a watcher on its own address reads everything, for S
+//!   seconds. Sampled every second: the server's memory (VmRSS) and the
+//!   bytes in the kernel's send queues of its sockets (`tx_queue` in
+//!   /proc/net/tcp, summed). `sendq MiB` is that sum's peak, `dropped` the
+//!   sender and watcher cut off; the note says how many non-readers were
+//!   let go as too slow, when the first and the last were (seconds from the
+//!   start of the flood), and how many flood lines the watcher got. Linux
+//!   only.
 //!
 //! Every line carries its send time, so latency is measured end to end, from
 //! the sending client's `write` to the receiving client's `read`. Std only,
@@ -61,10 +96,10 @@
 //! thread each.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::fs;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -114,6 +149,9 @@ enum Scenario {
     Idle { clients: usize },
     Join { clients: usize, spread: bool },
     Attack { honest: usize, seconds: u64 },
+    AttackClose { rate: usize, seconds: u64 },
+    AttackAfter { flooders: usize, seconds: u64 },
+    AttackNonreaders { clients: usize, seconds: u64 },
 }
 
 impl Scenario {
@@ -125,6 +163,13 @@ impl Scenario {
             Scenario::Join { clients, spread: false } => format!("join {clients}"),
             Scenario::Join { clients, spread: true } => format!("join-spread {clients}"),
             Scenario::Attack { honest, seconds } => format!("attack {honest} {seconds}"),
+            Scenario::AttackClose { rate, seconds } => format!("attack-close {rate} {seconds}"),
+            Scenario::AttackAfter { flooders, seconds } => {
+                format!("attack-after {flooders} {seconds}")
+            }
+            Scenario::AttackNonreaders { clients, seconds } => {
+                format!("attack-nonreaders {clients} {seconds}")
+            }
         }
     }
 }
@@ -161,7 +206,7 @@ impl Target {
 }
 
 fn usage() -> String {
-    "usage: loadtest [fanout NxM | latency N R | idle N | join N | join-spread N | attack N S]... [--server CMD]... [--addr HOST:PORT] [--json FILE]".into()
+    "usage: loadtest [fanout NxM | latency N R | idle N | join N | join-spread N | attack N S | attack-close R S | attack-after N S | attack-nonreaders N S]... [--server CMD]... [--addr HOST:PORT] [--json FILE]".into()
 }
 
 fn run() -> Result<(), String> {
@@ -185,15 +230,18 @@ fn run() -> Result<(), String> {
                 let (n, m) = spec.split_once('x').ok_or_else(usage)?;
                 scenarios.push(Scenario::Fanout { clients: number(n)?, lines: number(m)? });
             }
-            "latency" => {
-                let clients = number(&next(&mut i)?)?;
-                let rate = number(&next(&mut i)?)? as u32;
-                scenarios.push(Scenario::Latency { clients, rate });
-            }
-            "attack" => {
-                let honest = number(&next(&mut i)?)?;
-                let seconds = number(&next(&mut i)?)? as u64;
-                scenarios.push(Scenario::Attack { honest, seconds });
+            // Those that take two numbers (see the top of this file).
+            word @ ("latency" | "attack" | "attack-close" | "attack-after"
+            | "attack-nonreaders") => {
+                let (n, m) = (number(&next(&mut i)?)?, number(&next(&mut i)?)?);
+                let seconds = m as u64;
+                scenarios.push(match word {
+                    "latency" => Scenario::Latency { clients: n, rate: m as u32 },
+                    "attack" => Scenario::Attack { honest: n, seconds },
+                    "attack-close" => Scenario::AttackClose { rate: n, seconds },
+                    "attack-after" => Scenario::AttackAfter { flooders: n, seconds },
+                    _ => Scenario::AttackNonreaders { clients: n, seconds },
+                });
             }
             "idle" => scenarios.push(Scenario::Idle { clients: number(&next(&mut i)?)? }),
             "join" | "join-spread" => {
@@ -234,6 +282,13 @@ fn run() -> Result<(), String> {
                 Scenario::Idle { clients } => idle(&server, *clients),
                 Scenario::Join { clients, spread } => join_at_once(&server, *clients, *spread),
                 Scenario::Attack { honest, seconds } => attack(&server, *honest, *seconds),
+                Scenario::AttackClose { rate, seconds } => attack_close(&server, *rate, *seconds),
+                Scenario::AttackAfter { flooders, seconds } => {
+                    attack_after(&server, *flooders, *seconds)
+                }
+                Scenario::AttackNonreaders { clients, seconds } => {
+                    attack_nonreaders(&server, *clients, *seconds)
+                }
             };
             // A server that fails a scenario still gets its row, with the
             // figures measured up to the failure and the reason.
@@ -304,7 +359,10 @@ impl ServerUnderTest {
                 // measure the server, not the limits. `join` takes issue
                 // 28's flags, so that its figures compare with the issue's.
                 match scenario {
-                    Scenario::Attack { .. } => {}
+                    Scenario::Attack { .. }
+                    | Scenario::AttackClose { .. }
+                    | Scenario::AttackAfter { .. }
+                    | Scenario::AttackNonreaders { .. } => {}
                     Scenario::Join { .. } => {
                         c.args(["--max-clients", "20000", "--max-per-address", "100000"]);
                         c.args(["--max-line-rate", "0", "--history", "0"]);
@@ -347,6 +405,37 @@ impl ServerUnderTest {
     fn cpu_seconds(&self) -> Option<f64> {
         // Linux reports clock ticks, 100 per second on every common build.
         Some(procfs::cpu_ticks(self.pid()?)? as f64 / 100.0)
+    }
+
+    /// The bytes in the kernel's send queues of the server's connections
+    /// (written by the server, not yet taken by their clients): the sum of
+    /// `tx_queue` over the lines of /proc/net/tcp and tcp6 whose local end
+    /// is the server's address. Listening sockets are left out: for them
+    /// the field is the length of the queue of waiting connections.
+    fn send_queue_bytes(&self) -> Option<u64> {
+        // /proc writes an IPv4 address as one hex number in the machine's
+        // byte order; an IPv4-mapped one in tcp6 ends the same way.
+        let local = match self.addr {
+            SocketAddr::V4(v4) => {
+                format!("{:08X}:{:04X}", u32::from_ne_bytes(v4.ip().octets()), v4.port())
+            }
+            SocketAddr::V6(v6) => format!(":{:04X}", v6.port()),
+        };
+        let tables: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .filter_map(|table| fs::read_to_string(table).ok())
+            .collect();
+        let queued = |line: &str| {
+            // `sl local remote st tx_queue:rx_queue ...`, the queues in hex.
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let ours = fields.get(1).is_some_and(|f| f.ends_with(&local));
+            let listening = fields.get(3) == Some(&"0A");
+            let tx = fields.get(4).and_then(|q| q.split(':').next());
+            let tx = tx.and_then(|hex| u64::from_str_radix(hex, 16).ok());
+            if ours && !listening { tx.unwrap_or(0) } else { 0 }
+        };
+        let lines = tables.iter().flat_map(|table| table.lines().skip(1));
+        (!tables.is_empty()).then(|| lines.map(queued).sum())
     }
 
     /// Each running thread's name and CPU seconds so far (none for a server
@@ -394,6 +483,9 @@ struct Metrics {
     one_line_ms: Option<f64>,
     busiest_thread: Option<String>,
     busiest_thread_cpu: Option<f64>,
+    /// `attack-nonreaders`: the most the kernel held at once in the send
+    /// queues of the server's connections.
+    peak_send_queue_kib: Option<u64>,
     /// Why the scenario could not finish, if it could not.
     note: Option<String>,
 }
@@ -495,21 +587,7 @@ fn receive(mut stream: TcpStream, senders: usize, expected: u64, epoch: Instant)
         while let Some(end) = partial[start..].iter().position(|&b| b == b'\n') {
             let line = &partial[start..start + end];
             start += end + 1;
-            // `cI: SEQ NANOS ...`; anything else is a notice.
-            let Some(rest) = line.strip_prefix(b"c") else {
-                continue;
-            };
-            let text = String::from_utf8_lossy(rest);
-            let mut parts = text.splitn(2, ": ");
-            let (Some(sender), Some(body)) = (parts.next(), parts.next()) else {
-                continue;
-            };
-            let mut fields = body.split(' ');
-            let (Ok(sender), Some(Ok(seq)), Some(Ok(sent_ns))) = (
-                sender.parse::<usize>(),
-                fields.next().map(str::parse::<usize>),
-                fields.next().map(str::parse::<u128>),
-            ) else {
+            let Some((sender, seq, sent_ns)) = data_fields(line) else {
                 continue;
             };
             got.lines += 1;
@@ -519,14 +597,34 @@ fn receive(mut stream: TcpStream, senders: usize, expected: u64, epoch: Instant)
                 }
                 next_seq[sender] = seq + 1;
             }
-            let micros = now_ns.saturating_sub(sent_ns) / 1000;
-            got.latencies_us.push(micros.min(u32::MAX as u128) as u32);
+            got.latencies_us.push(micros(now_ns.saturating_sub(sent_ns)));
             got.last_at = Some(now);
             last_line = now;
         }
         partial.drain(..start);
     }
     got
+}
+
+/// A relayed data line, `cI: SEQ NANOS ...`: I, SEQ and NANOS; `None` for
+/// anything else (a notice, an attack's say).
+fn data_fields(line: &[u8]) -> Option<(usize, usize, u128)> {
+    let text = String::from_utf8_lossy(line.strip_prefix(b"c")?);
+    let (sender, body) = text.split_once(": ")?;
+    let mut fields = body.split(' ');
+    Some((sender.parse().ok()?, fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+}
+
+/// Nanoseconds as whole microseconds, the unit latencies are kept in.
+fn micros(nanos: u128) -> u32 {
+    (nanos / 1000).min(u32::MAX as u128) as u32
+}
+
+/// Sleeps until `at`, if it is still to come.
+fn sleep_until(at: Instant) {
+    if let Some(wait) = at.checked_duration_since(Instant::now()) {
+        thread::sleep(wait);
+    }
 }
 
 fn percentile(sorted: &[u32], p: f64) -> Option<f64> {
@@ -539,7 +637,6 @@ fn percentile(sorted: &[u32], p: f64) -> Option<f64> {
 
 /// Adds up what every receiver saw.
 fn summarize(all: Vec<Received>, expected_each: u64, start: Instant) -> Metrics {
-    let mut m = Metrics::default();
     let mut latencies = Vec::new();
     let (mut lines, mut lost, mut ooo, mut dropped) = (0u64, 0u64, 0u64, 0u64);
     let mut last = start;
@@ -554,15 +651,24 @@ fn summarize(all: Vec<Received>, expected_each: u64, start: Instant) -> Metrics 
         latencies.extend(r.latencies_us);
     }
     latencies.sort_unstable();
+    let mut m = spread(&latencies);
     let secs = last.duration_since(start).as_secs_f64();
     m.deliveries_per_sec = (secs > 0.0).then(|| lines as f64 / secs);
     m.lost = Some(lost);
     m.out_of_order = Some(ooo);
     m.dropped = Some(dropped);
-    m.p50_ms = percentile(&latencies, 0.50);
-    m.p99_ms = percentile(&latencies, 0.99);
-    m.max_ms = latencies.last().map(|&us| us as f64 / 1000.0);
     m
+}
+
+/// Figures with the p50, p99 and max of `sorted`, latencies or delays in
+/// microseconds, sorted.
+fn spread(sorted: &[u32]) -> Metrics {
+    Metrics {
+        p50_ms: percentile(sorted, 0.50),
+        p99_ms: percentile(sorted, 0.99),
+        max_ms: percentile(sorted, 1.0),
+        ..Metrics::default()
+    }
 }
 
 fn spawn<T: Send + 'static>(
@@ -648,10 +754,7 @@ fn steady(joined: Vec<Client>, rate: u32, seconds: u32) -> Outcome {
     let round = Duration::from_secs(1) / rate;
     for seq in 0..rounds {
         for (k, writer) in writers.iter_mut().enumerate() {
-            let at = start + round * seq as u32 + round * k as u32 / clients as u32;
-            if let Some(wait) = at.checked_duration_since(Instant::now()) {
-                thread::sleep(wait);
-            }
+            sleep_until(start + round * seq as u32 + round * k as u32 / clients as u32);
             // A failed send is a dropped client; its receiver reports it.
             let _ = writer.write_all(data_line(seq, epoch).as_bytes());
         }
@@ -701,14 +804,14 @@ fn attack(server: &ServerUnderTest, honest: usize, seconds: u64) -> Outcome {
         let (addr, stop) = (server.addr, Arc::clone(&stop));
         let flooder = join_from(Ipv4Addr::new(127, 0, 2, i), addr, &format!("fl{i}"));
         let flooder = flooder.map_err(failed)?;
-        workers
-            .push(spawn(format!("fl{i}"), move || flood_not_utf8(flooder, &stop)).map_err(failed)?);
+        let work = move || drop(flood(flooder, slow::NOT_UTF8, &stop));
+        workers.push(spawn(format!("fl{i}"), work).map_err(failed)?);
     }
     let (addr, stop_slow) = (server.addr, Arc::clone(&stop));
     let slow = spawn("slow".into(), move || read_slowly(slow, &stop_slow)).map_err(failed)?;
     let stop_student = Arc::clone(&stop);
-    let student =
-        spawn("student".into(), move || student_tries(addr, &stop_student)).map_err(failed)?;
+    let student = move || tries_to_join(addr, |_| ATTACKER, "student", &stop_student);
+    let student = spawn("student".into(), student).map_err(failed)?;
     let outcome = steady(joined, 2, seconds as u32);
     stop.store(true, Ordering::Relaxed);
     for worker in workers {
@@ -717,7 +820,7 @@ fn attack(server: &ServerUnderTest, honest: usize, seconds: u64) -> Outcome {
     let note = format!(
         "slow reader: {}; a student on the attacker's address: {}",
         slow.join().unwrap_or_else(|_| "failed".into()),
-        student.join().unwrap_or_else(|_| "failed".into())
+        student.join().map_or_else(|_| "failed".into(), |tries| tries.to_string())
     );
     match outcome {
         Ok(metrics) => Ok(Metrics { note: Some(note), ..metrics }),
@@ -725,12 +828,27 @@ fn attack(server: &ServerUnderTest, honest: usize, seconds: u64) -> Outcome {
     }
 }
 
-/// One of twelve flooding addresses (`slow::flood_not_utf8`); all it is
-/// sent is read and dropped.
-fn flood_not_utf8(flooder: Client, stop: &AtomicBool) {
-    let mut drain = flooder.stream.try_clone().expect("clone a socket");
-    thread::spawn(move || std::io::copy(&mut drain, &mut std::io::sink()));
-    let _ = slow::flood_not_utf8(&flooder.stream, stop);
+/// A joined connection floods lines of `filler` (`slow::flood_lines`)
+/// until `stop`, reading and dropping all it is sent (one that stopped
+/// reading would be let go as too slow); then it hangs up, as a script
+/// that is stopped does. `Err` if the server closed it first.
+fn flood(flooder: Client, filler: u8, stop: &AtomicBool) -> Result<(), String> {
+    drain(&flooder.stream)?;
+    let flooded = slow::flood_lines(&flooder.stream, filler, stop);
+    // Both ways: the draining thread's read ends, and so does the
+    // connection, even with lines of ours still queued in the kernel.
+    let _ = flooder.stream.shutdown(Shutdown::Both);
+    flooded.map_err(|e| format!("a flooder was cut off: {e}"))
+}
+
+/// Reads and drops all that `stream` is sent, on a thread of its own, until
+/// the connection ends: a user who reads, and says nothing.
+fn drain(stream: &TcpStream) -> Result<(), String> {
+    let mut reader = stream.try_clone().map_err(|e| e.to_string())?;
+    // No timeout: a quiet room is no reason to stop reading.
+    reader.set_read_timeout(None).map_err(|e| e.to_string())?;
+    spawn("drain".into(), move || drop(std::io::copy(&mut reader, &mut std::io::sink())))?;
+    Ok(())
 }
 
 /// The slow reader: reads at 40 KB/s until `stop`; says whether it was cut
@@ -755,23 +873,69 @@ fn read_slowly(slow: Client, stop: &AtomicBool) -> String {
     }
 }
 
-/// A student on the attacker's address tries to join every half second,
-/// until `stop`; says how many tries were greeted and welcomed.
-fn student_tries(addr: SocketAddr, stop: &AtomicBool) -> String {
-    let (mut tries, mut joined) = (0, 0);
+/// What the tries to join of `tries_to_join` came to.
+#[derive(Default)]
+struct Tries {
+    tries: u32,
+    greeted: u32,
+    joined: u32,
+    /// How long each join took, from connecting to the welcome.
+    join_us: Vec<u32>,
+    /// Tries answered with a `! ` line instead of the greeting, and the
+    /// first such line.
+    refused: u32,
+    refusal: Option<String>,
+}
+
+impl fmt::Display for Tries {
+    /// `J of T tries joined (G greeted)`, how long the joins took, and the
+    /// refusals.
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{} of {} tries joined ({} greeted)", self.joined, self.tries, self.greeted)?;
+        let mut took = self.join_us.clone();
+        took.sort_unstable();
+        if let (Some(p50), Some(max)) = (percentile(&took, 0.5), percentile(&took, 1.0)) {
+            write!(f, " in p50 {p50:.1} ms, max {max:.1} ms")?;
+        }
+        match &self.refusal {
+            Some(line) => write!(f, ", {} refused (first: {line})", self.refused),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Tries to join every half second until `stop`, try K from the address
+/// `source(K)` as `{name}K`, and leaves at once when welcomed. The name
+/// goes before the greeting, as in `join`; a try waits at most
+/// `STALL_LIMIT` for each answer.
+fn tries_to_join(
+    addr: SocketAddr,
+    source: fn(u32) -> Ipv4Addr,
+    name: &str,
+    stop: &AtomicBool,
+) -> Tries {
+    let mut tried = Tries::default();
     while !stop.load(Ordering::Relaxed) {
-        tries += 1;
-        let name = format!("student{tries}");
-        if let Ok(mut stream) = loopback::connect_with(ATTACKER, addr, None) {
+        let (started, k) = (Instant::now(), tried.tries);
+        tried.tries += 1;
+        if let Ok(mut stream) = loopback::connect_with(source(k), addr, None) {
             let _ = stream.set_read_timeout(Some(STALL_LIMIT));
-            let _ = stream.write_all(format!("{name}\n/quit\n").as_bytes());
-            let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stream));
-            let welcome = lines.nth(1).and_then(Result::ok).unwrap_or_default();
-            joined += u32::from(welcome.starts_with("* welcome "));
+            let _ = stream.write_all(format!("{name}{k}\n/quit\n").as_bytes());
+            let mut lines = BufReader::new(stream).lines().map_while(Result::ok);
+            let first = lines.next().unwrap_or_default();
+            tried.greeted += u32::from(first.as_bytes() == GREETING);
+            if first.starts_with("! ") {
+                tried.refused += 1;
+                tried.refusal.get_or_insert(first);
+            }
+            if lines.next().is_some_and(|line| line.starts_with("* welcome ")) {
+                tried.joined += 1;
+                tried.join_us.push(micros(started.elapsed().as_nanos()));
+            }
         }
         thread::sleep(Duration::from_millis(500));
     }
-    format!("{joined} of {tries} tries joined")
+    tried
 }
 
 /// One attacking connection: connects from the attacker's address (again
@@ -818,6 +982,352 @@ fn attack_worker(addr: SocketAddr, kind: &str, name: &str, payload: &[u8], stop:
             }
         }
     }
+}
+
+/// How long the scripts of `attack-close` run before anyone tries to join:
+/// long enough for each script's address to spend its allowance and, in a
+/// server that kept the places of connections already closed, for those
+/// to fill every place (as in the test `connect_and_close_cannot_keep_anyone_out`).
+const SCRIPTS_WARM_UP: Duration = Duration::from_secs(3);
+
+/// The first honest address, as in `attack`: a newcomer's first try in
+/// `attack-close` (each try then from the next one), a watcher's elsewhere.
+const HONEST: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 10);
+
+/// `attack-close R S`: scripts connect and close again and again while a
+/// newcomer and a student try to join (see the top of this file).
+fn attack_close(server: &ServerUnderTest, rate: usize, seconds: u64) -> Outcome {
+    let (addr, stop) = (server.addr, Arc::new(AtomicBool::new(false)));
+    let pace = |rate: usize| (rate > 0).then(|| Duration::from_secs(1) / rate as u32);
+    let mut scripts = Vec::new();
+    for i in 1..=17 {
+        // The README's promise for a shared machine is 150 a second.
+        let (source, pace) = match i {
+            17 => (ATTACKER, pace(150)),
+            i => (Ipv4Addr::new(127, 0, 3, i), pace(rate)),
+        };
+        let stop = Arc::clone(&stop);
+        let script = move || connect_and_close(addr, source, pace, &stop);
+        scripts.push(spawn(format!("script{i}"), script).map_err(failed)?);
+    }
+    let started = Instant::now();
+    thread::sleep(SCRIPTS_WARM_UP);
+    let stop_tries = Arc::new(AtomicBool::new(false));
+    let (stop_new, stop_student) = (Arc::clone(&stop_tries), Arc::clone(&stop_tries));
+    let fresh = |k| Ipv4Addr::from(u32::from(HONEST) + k);
+    let newcomer = move || tries_to_join(addr, fresh, "new", &stop_new);
+    let newcomer = spawn("newcomer".into(), newcomer).map_err(failed)?;
+    let student = move || tries_to_join(addr, |_| ATTACKER, "student", &stop_student);
+    let student = spawn("student".into(), student).map_err(failed)?;
+    thread::sleep(Duration::from_secs(seconds));
+    stop_tries.store(true, Ordering::Relaxed);
+    let (newcomer, student) = (newcomer.join(), student.join());
+    stop.store(true, Ordering::Relaxed);
+    let (mut made, mut errors) = (0, 0);
+    for script in scripts {
+        let (m, e) = script.join().unwrap_or_default();
+        (made, errors) = (made + m, errors + e);
+    }
+    let scripts_ran = started.elapsed().as_secs_f64();
+    let (Ok(newcomer), Ok(student)) = (newcomer, student) else {
+        return Err(failed("a thread trying to join panicked".into()));
+    };
+    let mut took: Vec<u32> = newcomer.join_us.iter().chain(&student.join_us).copied().collect();
+    took.sort_unstable();
+    let note = format!(
+        "newcomers from fresh addresses: {newcomer}; a student on the attacker's address: \
+         {student}; the scripts connected and closed {made} times ({:.0}/s), {errors} \
+         connects failed",
+        made as f64 / scripts_ran
+    );
+    Ok(Metrics { note: Some(note), ..spread(&took) })
+}
+
+/// A script that connects from `source` and closes at once, again and
+/// again until `stop`: as fast as it can, or one every `pace`. Returns how
+/// many connections it made, and how many connects failed (the kernel out
+/// of ports for `source`, say).
+fn connect_and_close(
+    addr: SocketAddr,
+    source: Ipv4Addr,
+    pace: Option<Duration>,
+    stop: &AtomicBool,
+) -> (u64, u64) {
+    let (start, mut made, mut errors) = (Instant::now(), 0u64, 0u64);
+    while !stop.load(Ordering::Relaxed) {
+        // Dropped at once: nothing kept open, nothing sent.
+        match loopback::connect_with(source, addr, None) {
+            Ok(_) => made += 1,
+            Err(_) => {
+                errors += 1;
+                thread::sleep(Duration::from_millis(1)); // not a spin
+            }
+        }
+        if let Some(pace) = pace {
+            sleep_until(start + pace * (made + errors) as u32);
+        }
+    }
+    (made, errors)
+}
+
+/// An address's allowance with the server's default flood control (the
+/// README): a burst of 100 lines, then 20 a second.
+const ADDRESS_BURST: usize = 100;
+const ADDRESS_RATE: usize = 20;
+
+/// How long the student of `attack-after` types on once the flood is over.
+const AFTER_FLOOD: Duration = Duration::from_secs(30);
+
+/// How much longer than planned `attack-after` waits for the flood to be
+/// over, and how long for the student's last lines once the typing stops.
+const AFTER_PATIENCE: Duration = Duration::from_secs(60);
+
+/// What the watcher of `attack-after` has seen so far.
+#[derive(Default)]
+struct Watched {
+    /// The student's lines.
+    typed: AtomicU64,
+    /// The flooders' lines.
+    flood_lines: AtomicU64,
+}
+
+/// `attack-after N S`: a student on the attacker's address types on after
+/// a flood from there (see the top of this file).
+fn attack_after(server: &ServerUnderTest, flooders: usize, seconds: u64) -> Outcome {
+    let addr = server.addr;
+    if !(1..64).contains(&flooders) {
+        return Err(failed("attack-after takes 1 to 63 flooders (64 places an address)".into()));
+    }
+    let watcher = join_from(HONEST, addr, "watcher").map_err(failed)?;
+    // Named `c0`, so that its lines read as data lines (`data_fields`).
+    let student = join_from(ATTACKER, addr, "c0").map_err(failed)?;
+    let mut others = Vec::new();
+    for i in 0..flooders {
+        others.push(join_from(ATTACKER, addr, &format!("f{i}")).map_err(failed)?);
+    }
+    for client in others.iter().chain([&student]) {
+        drain(&client.stream).map_err(failed)?;
+    }
+    // The joins spent the address's allowance: let it grow back, so that
+    // the flood starts from a full one.
+    thread::sleep(Duration::from_secs((ADDRESS_BURST / ADDRESS_RATE) as u64));
+    // What the allowance lets through in S seconds, shared among the
+    // flooders: each writes its part at once, and the server takes it at
+    // its pace. Flooding on for S seconds instead would leave the
+    // flooders' kernel buffers full of lines that the server would go on
+    // taking long after (a few hundred a flooder).
+    let each = (ADDRESS_BURST + ADDRESS_RATE * seconds as usize).div_ceil(flooders);
+    let payload: String = (0..each).map(|n| format!("{n} {}\n", "x".repeat(1000))).collect();
+    let (epoch, watched) = (Instant::now(), Arc::new(Watched::default()));
+    let (stop_typing, stop_watching) =
+        (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (seen, stop) = (Arc::clone(&watched), Arc::clone(&stop_watching));
+    let watcher = spawn("watcher".into(), move || watch_after(&watcher, epoch, &seen, &stop));
+    let watcher = watcher.map_err(failed)?;
+    let stop = Arc::clone(&stop_typing);
+    let typing = spawn("c0".into(), move || type_every_second(&student.stream, epoch, &stop));
+    let typing = typing.map_err(failed)?;
+    for flooder in &others {
+        let (mut stream, payload) =
+            (flooder.stream.try_clone().map_err(|e| failed(e.to_string()))?, payload.clone());
+        spawn("flooder".into(), move || drop(stream.write_all(payload.as_bytes())))
+            .map_err(failed)?;
+    }
+    let total = (each * flooders) as u64;
+    eprintln!("  {flooders} flooding {total} lines from the attacker's address");
+    let flooded = || watched.flood_lines.load(Ordering::Relaxed) >= total;
+    let over = wait_until(Duration::from_secs(seconds) + AFTER_PATIENCE, flooded);
+    let flood_over = Instant::now();
+    let flood_took = flood_over.duration_since(epoch).as_secs_f64();
+    eprintln!(
+        "  the flood over after {flood_took:.1} s; typing on for {} s",
+        AFTER_FLOOD.as_secs()
+    );
+    thread::sleep(AFTER_FLOOD);
+    stop_typing.store(true, Ordering::Relaxed);
+    let typed = typing.join().unwrap_or(0);
+    wait_until(AFTER_PATIENCE, || watched.typed.load(Ordering::Relaxed) >= typed as u64);
+    stop_watching.store(true, Ordering::Relaxed);
+    let (delays, watched) = watcher.join().map_err(|_| failed("the watcher panicked".into()))?;
+    // Line K was typed K seconds after `epoch`: from the first whole second
+    // after the flood was over on, they are after it.
+    let first_after = flood_took.ceil() as usize;
+    let (after, during): (Vec<_>, Vec<_>) =
+        delays.into_iter().partition(|&(seq, _)| seq >= first_after);
+    let sorted = |lines: Vec<(usize, u32)>| {
+        let mut delays: Vec<u32> = lines.into_iter().map(|(_, us)| us).collect();
+        delays.sort_unstable();
+        delays
+    };
+    let (after, during) = (sorted(after), sorted(during));
+    let typed_after = typed.saturating_sub(first_after);
+    let within = after.iter().filter(|&&us| us <= 5_000_000).count();
+    let secs = |v: Option<f64>| v.map_or("-".into(), |ms| format!("{:.1} s", ms / 1000.0));
+    let mut note = format!(
+        "{within} of {typed_after} lines typed after the flood came within 5 s; the {} typed \
+         during it: p50 {}, max {}; the flood ({total} lines) took {flood_took:.1} s",
+        first_after.min(typed),
+        secs(percentile(&during, 0.5)),
+        secs(percentile(&during, 1.0)),
+    );
+    if !over {
+        note += " (not all its lines came)";
+    }
+    if let Err(why) = &watched {
+        note += &format!("; the watcher: {why}");
+    }
+    drop(others); // silent, but there, to the end
+    Ok(Metrics {
+        lost: Some(typed_after.saturating_sub(after.len()) as u64),
+        dropped: Some(u64::from(watched.is_err())),
+        note: Some(note),
+        ..spread(&after)
+    })
+}
+
+/// The watcher of `attack-after`: reads until `stop`, counting the
+/// flooders' lines and the student's; returns each of those lines'
+/// number and delay, and whether it was cut off.
+fn watch_after(
+    watcher: &Client,
+    epoch: Instant,
+    watched: &Watched,
+    stop: &AtomicBool,
+) -> (Vec<(usize, u32)>, Result<(), String>) {
+    let mut delays = Vec::new();
+    let read = watch(&watcher.stream, stop, |line, at| {
+        if let Some((0, seq, sent_ns)) = data_fields(line) {
+            delays.push((seq, micros(at.duration_since(epoch).as_nanos().saturating_sub(sent_ns))));
+            watched.typed.fetch_add(1, Ordering::Relaxed);
+        } else if line.starts_with(b"f") {
+            watched.flood_lines.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    (delays, read)
+}
+
+/// Types a data line (`data_line`) a second on `stream`, the first at
+/// `epoch`, until `stop` or a failed write; returns how many it typed.
+fn type_every_second(mut stream: &TcpStream, epoch: Instant, stop: &AtomicBool) -> usize {
+    let mut typed = 0;
+    while !stop.load(Ordering::Relaxed) {
+        if stream.write_all(data_line(typed, epoch).as_bytes()).is_err() {
+            break;
+        }
+        typed += 1;
+        sleep_until(epoch + Duration::from_secs(typed as u64));
+    }
+    typed
+}
+
+/// Waits until `done`, at most `limit`; says whether it came.
+fn wait_until(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let started = Instant::now();
+    while !done() {
+        if started.elapsed() > limit {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// Reads `stream` line by line until `stop`, handing each line, without
+/// its newline, to `seen` with when it was read. `Err` if the connection
+/// ends first.
+fn watch(
+    stream: &TcpStream,
+    stop: &AtomicBool,
+    mut seen: impl FnMut(&[u8], Instant),
+) -> Result<(), String> {
+    stream.set_read_timeout(Some(Duration::from_millis(200))).map_err(|e| e.to_string())?;
+    let (mut reader, mut line) = (BufReader::with_capacity(64 * 1024, stream), Vec::new());
+    while !stop.load(Ordering::Relaxed) {
+        // A timeout keeps what was read of the line so far in `line`.
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => return Err("closed by the server".into()),
+            Ok(_) if line.ends_with(b"\n") => {
+                seen(&line[..line.len() - 1], Instant::now());
+                line.clear();
+            }
+            Ok(_) => {} // the end, mid-line: the next read says so
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
+}
+
+/// Non-readers of `attack-nonreaders` on each address: well within
+/// `--max-per-address`, and few enough that their joins fit in the
+/// address's burst.
+const NONREADERS_PER_ADDRESS: usize = 25;
+
+/// The notice everyone gets when a user who stopped reading is let go.
+const LET_GO: &[u8] = b" left (too slow: stopped reading)";
+
+/// `attack-nonreaders N S`: N users who never read while one sender
+/// floods (see the top of this file).
+fn attack_nonreaders(server: &ServerUnderTest, clients: usize, seconds: u64) -> Outcome {
+    let addr = server.addr;
+    let watcher = join_from(HONEST, addr, "watcher").map_err(failed)?;
+    let sender = join_from(Ipv4Addr::new(127, 0, 0, 11), addr, "sender").map_err(failed)?;
+    let mut nonreaders = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let block = u8::try_from(1 + i / NONREADERS_PER_ADDRESS).ok().filter(|&b| b < 255);
+        let block = block.ok_or_else(|| failed("too many non-readers for 127.0.4.x".into()))?;
+        let source = Ipv4Addr::new(127, 0, 4, block);
+        nonreaders.push(join_from(source, addr, &format!("n{i}")).map_err(failed)?);
+    }
+    eprintln!("  {clients} joined and stopped reading; flooding for {seconds} s");
+    let (stop, let_go) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let (stop_watching, counted) = (Arc::clone(&stop), Arc::clone(&let_go));
+    let watching = move || {
+        let (mut times, mut flood_lines) = (Vec::new(), 0u64);
+        let read = watch(&watcher.stream, &stop_watching, |line, at| {
+            if line.starts_with(b"* n") && line.ends_with(LET_GO) {
+                times.push(at);
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+            flood_lines += u64::from(line.starts_with(b"sender: "));
+        });
+        (times, flood_lines, read)
+    };
+    let watching = spawn("watcher".into(), watching).map_err(failed)?;
+    let (start, stop_flood) = (Instant::now(), Arc::clone(&stop));
+    let flooding = spawn("sender".into(), move || flood(sender, b'x', &stop_flood));
+    let flooding = flooding.map_err(failed)?;
+    let mut m = Metrics::default();
+    for second in 1..=seconds {
+        sleep_until(start + Duration::from_secs(second));
+        let queued = server.send_queue_bytes();
+        let peak = m.peak_send_queue_kib.max(queued.map(|bytes| bytes / 1024));
+        m.peak_send_queue_kib = peak;
+        let rss = server.status_kib("VmRSS:").map_or("-".into(), |k| format!("{}", k / 1024));
+        let queued = queued.map_or("-".into(), |b| format!("{}", b >> 20));
+        let gone = let_go.load(Ordering::Relaxed);
+        eprintln!("  {second} s: {rss} MiB, {queued} MiB in send queues, {gone} let go");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let flooded = flooding.join().unwrap_or_else(|_| Err("panicked".into()));
+    let (times, flood_lines, read) =
+        watching.join().map_err(|_| failed("the watcher panicked".into()))?;
+    let since =
+        |at: Option<&Instant>| at.map(|at| at.saturating_duration_since(start).as_secs_f64());
+    let mut note = format!("let go: {} of {clients} non-readers", times.len());
+    if let (Some(first), Some(last)) = (since(times.first()), since(times.last())) {
+        note += &format!(", the first {first:.1} s and the last {last:.1} s into the flood");
+    }
+    note += &format!("; the watcher got {flood_lines} flood lines");
+    for (who, result) in [("the sender", &flooded), ("the watcher", &read)] {
+        if let Err(why) = result {
+            note += &format!("; {who}: {why}");
+        }
+    }
+    m.dropped = Some(u64::from(flooded.is_err()) + u64::from(read.is_err()));
+    m.note = Some(note);
+    drop(nonreaders);
+    Ok(m)
 }
 
 /// One client as the pollers see it.
@@ -1254,6 +1764,9 @@ fn columns() -> Vec<Column> {
             _ => "-".into(),
         }),
         ("peak MiB", |m| fmt_opt(m.peak_rss_kib.map(|v| format!("{:.1}", v as f64 / 1024.0)))),
+        ("sendq MiB", |m| {
+            fmt_opt(m.peak_send_queue_kib.map(|v| format!("{:.1}", v as f64 / 1024.0)))
+        }),
         ("idle KiB/cl", |m| fmt_opt(m.idle_kib_per_client.map(|v| format!("{v:.1}")))),
         ("threads", |m| fmt_opt(m.idle_threads)),
         ("greeted s", |m| fmt_opt(m.greeted_seconds.map(|v| format!("{v:.2}")))),
@@ -1308,6 +1821,7 @@ fn to_json(rows: &[(String, String, Metrics)]) -> String {
         fields.insert("max_ms", num(m.max_ms));
         fields.insert("cpu_seconds", num(m.cpu_seconds));
         fields.insert("peak_rss_kib", int(m.peak_rss_kib));
+        fields.insert("peak_send_queue_kib", int(m.peak_send_queue_kib));
         fields.insert("idle_rss_kib", int(m.idle_rss_kib));
         fields.insert("idle_kib_per_client", num(m.idle_kib_per_client));
         fields.insert("idle_threads", int(m.idle_threads));

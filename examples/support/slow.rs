@@ -1,6 +1,6 @@
 //! A reader on a slow link, for the benchmark's attack and the tests of
-//! fair shares: it takes what a poor school wifi would, 40 KB/s; and the
-//! costliest flood it must keep up with.
+//! fair shares: it takes what a poor school wifi would, 40 KB/s; and floods
+//! of 1 KiB lines, the costliest of which it must keep up with.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -65,18 +65,21 @@ impl SlowLink {
     }
 }
 
-/// Sends lines of `N ` and 1,018 bytes of 0xFF (each becomes a three-byte
-/// U+FFFD: the most bytes on screens a line can buy), N counting up, as
-/// fast as the server reads them, until `stop`; `Err` if the connection
-/// fails. A write held back past its timeout may have sent part of a line:
-/// it is finished, so that the numbers stay whole, unless `stop` comes
-/// first (the server, reading at its pace, may take long to take the rest).
-pub fn flood_not_utf8(mut stream: &TcpStream, stop: &AtomicBool) -> io::Result<()> {
+/// A byte that is never UTF-8: a line of them is the costliest flood, each
+/// becoming a three-byte U+FFFD, the most bytes on screens a line can buy.
+pub const NOT_UTF8: u8 = 0xFF;
+
+/// Sends lines of `N ` and 1,018 bytes of `filler`, N counting up, as fast
+/// as the server reads them, until `stop`; `Err` if the connection fails.
+/// A write held back past its timeout may have sent part of a line: it is
+/// finished, so that the numbers stay whole, unless `stop` comes first (the
+/// server, reading at its pace, may take long to take the rest).
+pub fn flood_lines(mut stream: &TcpStream, filler: u8, stop: &AtomicBool) -> io::Result<()> {
     stream.set_write_timeout(Some(Duration::from_millis(200)))?;
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let mut line = format!("{n} ").into_bytes();
-        line.extend_from_slice(&[0xFF; 1018]);
+        line.extend_from_slice(&[filler; 1018]);
         line.push(b'\n');
         let mut at = 0;
         while at < line.len() && !stop.load(Ordering::Relaxed) {

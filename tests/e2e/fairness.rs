@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Conn, Server, SlowLink, flood_not_utf8};
+use crate::harness::{Conn, NOT_UTF8, Server, SlowLink, flood_lines};
 
 /// Twelve addresses send at the permitted rate lines of 1,018 bytes that
 /// are not UTF-8 (each byte becomes a three-byte U+FFFD: the most bytes on
@@ -37,7 +37,7 @@ fn a_reader_on_a_slow_link_keeps_up_with_every_address_flooding() {
             let mut drain = flooder.stream.try_clone().unwrap();
             thread::spawn(move || std::io::copy(&mut drain, &mut std::io::sink()));
             thread::spawn(move || {
-                flood_not_utf8(&flooder.stream, &stop).expect("a flooder was cut off");
+                flood_lines(&flooder.stream, NOT_UTF8, &stop).expect("a flooder was cut off");
                 flooder
             })
         })

@@ -27,7 +27,7 @@ mod support {
 
 use support::launch::Launched;
 use support::peer::{Failure, GREETING, Sent};
-pub use support::slow::{SlowLink, flood_not_utf8};
+pub use support::slow::{NOT_UTF8, SlowLink, flood_lines};
 
 /// How long any single expected thing may take to happen.
 pub const PATIENCE: Duration = Duration::from_secs(10);

@@ -8,13 +8,15 @@ fn loadtest() -> std::process::Command {
     example("loadtest")
 }
 
+/// Row `row` of the benchmark's JSON, a line.
+fn row(json: &str, row: usize) -> &str {
+    let mut rows = json.lines().filter(|l| l.trim_start().starts_with('{'));
+    rows.nth(row).unwrap_or_else(|| panic!("row {row} in {json}"))
+}
+
 /// Pulls `"field": value` out of the benchmark's JSON, for row `row`.
 fn field<'a>(json: &'a str, row: usize, field: &str) -> &'a str {
-    let line = json
-        .lines()
-        .filter(|l| l.trim_start().starts_with('{'))
-        .nth(row)
-        .unwrap_or_else(|| panic!("row {row} in {json}"));
+    let line = self::row(json, row);
     let key = format!("\"{field}\": ");
     let at = line.find(&key).unwrap_or_else(|| panic!("{field} in {line}")) + key.len();
     let rest = &line[at..];
@@ -98,10 +100,48 @@ fn tiny_attack_costs_honest_users_nothing() {
     assert_eq!(field(&json, 0, "lost"), "0");
     assert_eq!(field(&json, 0, "dropped"), "0");
     assert_ne!(field(&json, 0, "p99_ms"), "null");
-    // The slow reader stayed and missed nothing. (The note holds commas:
-    // read to its closing quote.) The student on the attacker's address is
-    // not asserted: under this attack it is often refused (PERFORMANCE.md).
-    let note = json.split("\"note\": \"").nth(1).and_then(|n| n.split('"').next());
-    let note = note.unwrap_or_else(|| panic!("a note in {json}"));
+    // The slow reader stayed and missed nothing. The student on the
+    // attacker's address is not asserted: under this attack it is often
+    // refused (PERFORMANCE.md).
+    let note = note(&json, 0);
     assert!(note.starts_with("slow reader: stayed, ") && note.contains(" 0 missed; "), "{note}");
+}
+
+/// The number before `what` in a row's note: `3` in `... 3 of 4 tries`.
+fn count_before(note: &str, what: &str) -> u64 {
+    let before = note.split(what).next().unwrap_or_else(|| panic!("{what:?} in {note}"));
+    let word = before.split_whitespace().last().unwrap_or_else(|| panic!("a count in {note}"));
+    word.parse().unwrap_or_else(|_| panic!("a count before {what:?} in {note}"))
+}
+
+/// Row `row`'s note, read to its closing quote (it holds commas).
+fn note(json: &str, row: usize) -> &str {
+    let line = self::row(json, row);
+    let note = line.split("\"note\": \"").nth(1).and_then(|n| n.split('"').next());
+    note.unwrap_or_else(|| panic!("a note in {line}"))
+}
+
+/// Tiny runs of issue 30's attacks, against the server with its default
+/// limits (`attack-after` takes a minute at least, and is left out):
+/// scripts connecting and closing never keep a newcomer out, and users who
+/// never read leave the honest sender's lines flowing to the watcher, with
+/// the kernel's send queues measured.
+#[test]
+fn tiny_attacks_of_issue_30_report_their_figures() {
+    let server = format!("{} server --port 0", assert_cmd::cargo::cargo_bin("chatroom").display());
+    let json = run_json(&["attack-close", "20", "1", "attack-nonreaders", "20", "2"], &server);
+    let closing = note(&json, 0);
+    let newcomers = closing.split("; ").next().expect("the newcomers' part");
+    assert!(newcomers.starts_with("newcomers from fresh addresses: "), "{closing}");
+    assert!(count_before(newcomers, " of ") >= 1, "a newcomer joined: {closing}");
+    assert!(closing.contains(" connected and closed "), "{closing}");
+    let (p50, max) = (field(&json, 0, "p50_ms"), field(&json, 0, "max_ms"));
+    let (p50, max): (f64, f64) = (p50.parse().expect("p50_ms"), max.parse().expect("max_ms"));
+    assert!(0.0 < p50 && p50 <= max, "join times {p50} and {max} ms");
+    // Nobody may be let go before a line has waited 10 s for them.
+    let nonreaders = note(&json, 1);
+    assert!(nonreaders.starts_with("let go: 0 of 20 non-readers"), "{nonreaders}");
+    assert!(count_before(nonreaders, " flood lines") > 0, "{nonreaders}");
+    assert_ne!(field(&json, 1, "peak_send_queue_kib"), "null");
+    assert_eq!(field(&json, 1, "dropped"), "0");
 }
