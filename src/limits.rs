@@ -203,18 +203,26 @@ impl Limits {
         own.max(fair_take(room, of_room, members, cost.kib, now))
     }
 
-    /// Charges a newcomer's arrival, a line and its join notice, to `ip`'s
-    /// allowance and the room's (not to its shares: they start empty), and
-    /// notes its `socket` as waiting to pay it; returns how long to wait.
+    /// Charges a newcomer's arrival, a line, to `ip`'s allowance (not to
+    /// its share: that starts empty), and notes its `socket` as waiting to
+    /// pay it; returns how long to wait. Not to the room's: nothing of it
+    /// reaches anyone's screen before it has a name ([`Limits::charge_notices`]).
     fn charge_arrival(&self, id: u64, ip: IpAddr, socket: &Arc<TcpStream>) -> Duration {
         let (now, mut counts) = (Instant::now(), self.lock());
-        let Counts { room, addresses, arriving, .. } = &mut *counts;
+        let Counts { addresses, arriving, .. } = &mut *counts;
         let Some(address) = addresses.get_mut(&ip).filter(|_| self.rate > 0) else {
             return Duration::ZERO;
         };
         arriving.insert(id, (ip, Arc::clone(socket)));
-        let Cost { lines, kib } = Cost::line(1.0, 0);
-        address.bucket.take_within_burst(lines, now).max(room.take_within_burst(kib, now))
+        address.bucket.take_within_burst(1.0, now)
+    }
+
+    /// Charges connection `id` from `ip` for the two notices everyone is
+    /// sent about it, its join now and its leave later, as for two lines.
+    /// The broker calls it when a name is taken, and cannot wait: the
+    /// connection waits it off with its next line.
+    pub fn charge_notices(&self, id: u64, ip: IpAddr) {
+        self.charge(id, ip, Cost::line(2.0, LINE_OVERHEAD_BYTES));
     }
 
     /// Decides whether a private answer of `bytes` (a `/who`, `/help`, an
@@ -358,11 +366,12 @@ pub struct Over;
 
 impl Paced {
     /// The socket, read through flood control with `permit`'s allowance
-    /// until `writer_gone` closes, once its arrival, a line and a join
-    /// notice, is paid for: from its address's allowance and the room's, not
-    /// from its shares (empty yet), so that connections opened in a loop
-    /// come no faster than the allowance, and a newcomer waits a few seconds
-    /// at most. `Err` if the client closes meanwhile, or a `/ban` ends it.
+    /// until `writer_gone` closes, once its arrival, a line, is paid for
+    /// from its address's allowance (not from its share, empty yet), so
+    /// that connections opened in a loop come no faster than the allowance,
+    /// and a newcomer waits a few seconds at most, only if its own address
+    /// has spent its allowance. `Err` if the client closes meanwhile, or a
+    /// `/ban` ends it.
     pub fn arrive(
         socket: Arc<TcpStream>,
         permit: Permit,
@@ -381,13 +390,6 @@ impl Paced {
     pub fn pay(&self, cost: Cost) -> Result<(), Over> {
         let Permit { limits, ip, id } = &self.permit;
         self.wait(limits.charge(*id, *ip, cost))
-    }
-
-    /// Charges the leave notice to the sender's allowance, without waiting:
-    /// the connection is over, and its place is freed at once.
-    pub fn charge_leave(&self) {
-        let Permit { limits, ip, id } = &self.permit;
-        limits.charge(*id, *ip, Cost::line(1.0, 0));
     }
 
     /// Waits `time`, or less if the connection ends meanwhile: then `Err`.

@@ -146,7 +146,7 @@ impl Room {
         output::log(format!("{} joined as {name}", member.peer));
         self.by_key.insert(key, id);
         self.by_order.insert(names::sort_key(&name), id);
-        self.joined(id); // beyond the report: the history, the deadline off
+        self.joined(id); // beyond the report: the deadline off, notices paid, history
         // The welcome ends the handshake: the client takes it as the sign
         // that the name was accepted.
         self.post(id, protocol::welcome(&name, self.names()));

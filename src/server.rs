@@ -172,7 +172,6 @@ fn run_reader(connection: Connection, events: &SyncSender<Event>) {
         }
     };
     let _ = events.send(Event::Ended { id, why: Leave::Lost });
-    paced.charge_leave();
     // The place is freed as `paced` goes, with the permit; then the log says
     // so, and whoever reads it can count on the place being free.
     drop(input);

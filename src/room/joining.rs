@@ -124,10 +124,12 @@ impl Room {
     }
 
     /// Connection `id` has chosen its name: it no longer counts as choosing
-    /// one, and is sent what was said before it came (before its welcome).
+    /// one, pays for its join and leave notices, and is sent what was said
+    /// before it came (before its welcome).
     pub(super) fn joined(&mut self, id: u64) {
         let Some(member) = self.members.get(&id) else { return };
         self.joining.stopped_choosing(member.peer.ip());
+        self.limits.charge_notices(id, member.peer.ip());
         for line in self.joining.history.clone() {
             if let Some(member) = self.members.get_mut(&id) {
                 super::queue(&mut self.due, id, member, line);
