@@ -45,6 +45,21 @@ impl Drop for Server {
     }
 }
 
+/// `{port}`: a port free a moment ago, picked at random below the range
+/// the kernel hands out itself (32768 and up on Linux). A port the kernel
+/// chose for us (binding port 0) could be chosen again, the moment it is
+/// let go, for another checker run at once, whose server would then be
+/// the one this run finds there (the server started here, slower to start,
+/// failing to bind); or taken by any program's connection meanwhile.
+fn free_port() -> Result<u16, String> {
+    use std::hash::{BuildHasher, RandomState};
+    let random = RandomState::new().hash_one(std::process::id());
+    (0..1000u64)
+        .map(|k| 20_000 + (random.wrapping_add(k * 7919) % 12_000) as u16)
+        .find(|&port| TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .ok_or_else(|| "no free port from 20000 to 31999 on 127.0.0.1".to_string())
+}
+
 /// The processes `pid` started, and theirs, as Linux's /proc lists them
 /// (none elsewhere).
 fn descendants(pid: u32) -> Vec<u32> {
@@ -72,11 +87,7 @@ impl Server {
             }
             Target::Command(cmd) => cmd,
         };
-        // {port}: a port that was free a moment ago.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
+        let port = free_port()?;
         // Through the shell, as typed: quotes, `cd dir && ...`, a path with
         // a space all mean what they mean at a prompt.
         let mut command = Command::new("sh");
