@@ -17,7 +17,7 @@ const BACKLOG: i32 = 4096;
 /// client and not yet taken by it. Linux doubles it for its bookkeeping,
 /// and may go over by the packet it is filling (64 KiB at most): 128 KiB at
 /// most a client. A reader who keeps up never needs more.
-pub const SEND_BUFFER_BYTES: i32 = 32 * 1024;
+const SEND_BUFFER_BYTES: i32 = 32 * 1024;
 
 #[cfg(unix)]
 unsafe extern "C" {
